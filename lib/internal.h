@@ -1,0 +1,14 @@
+/*
+ * internal.h - helpers shared by the files of libshmseg; not installed.
+ */
+#ifndef SHMSEG_INTERNAL_H
+#define SHMSEG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True if @len bytes at @s are well-formed UTF-8 (as Python's strict
+ * decoder accepts it: no overlongs, no surrogates, nothing above U+10FFFF). */
+bool shmseg__utf8_valid(const char *s, size_t len);
+
+#endif /* SHMSEG_INTERNAL_H */

@@ -1,0 +1,568 @@
+/*
+ * list.c - ShareableList, byte-compatible with CPython's
+ * multiprocessing.shared_memory.ShareableList.
+ *
+ * Layout (native-endian int64 unless said otherwise):
+ *   [0]                    N
+ *   [8]                    offsets[0..N], from the data area's start;
+ *                          offsets[N] is the data area's size
+ *   [8 * (N + 2)]          data area: element i at offsets[i]
+ *   [... + offsets[N]]     N struct formats, 8 bytes each, NUL-padded
+ *   [... + 8 * N]          N back-transform codes, one byte each
+ *
+ * The header is checked in full once, when a list is attached or wrapped.
+ * Other processes may scribble over it afterwards, so every access re-checks
+ * the few fields it uses against the sizes fixed at attach time: whatever
+ * the bytes say, no access leaves the mapping.
+ */
+#include "shmseg.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CPython's back-transform codes. */
+enum {
+    CODE_NUMBER = 0, /* int, float, bool */
+    CODE_STR = 1,
+    CODE_BYTES = 2,
+    CODE_NONE = 3,
+};
+
+#define FMT_LEN 8
+#define SLOT_ALIGN 8
+
+/* The fixed formats, as the 8 NUL-padded bytes CPython stores. */
+static const char FMT_INT[FMT_LEN] = "q";
+static const char FMT_FLOAT[FMT_LEN] = "d";
+static const char FMT_BOOL[FMT_LEN] = {'x', 'x', 'x', 'x', 'x', 'x', 'x', '?'};
+static const char FMT_NONE[FMT_LEN] = {'x', 'x', 'x', 'x', 'x', 'x', '?', 'x'};
+
+struct shmseg_list {
+    shmseg *seg; /* owned segment, NULL for a wrapped buffer */
+    unsigned char *base;
+    size_t size;
+    size_t n;
+    size_t data_size; /* offsets[N] */
+    bool writable;
+};
+
+/* --- layout arithmetic --------------------------------------------------- */
+
+static size_t data_start(size_t n)
+{
+    return 8 * (n + 2);
+}
+
+static size_t formats_start(const shmseg_list *l)
+{
+    return data_start(l->n) + l->data_size;
+}
+
+static size_t codes_start(const shmseg_list *l)
+{
+    return formats_start(l) + FMT_LEN * l->n;
+}
+
+/* Unaligned native int64 load, for the validator (any buffer). */
+static int64_t load_i64(const unsigned char *p)
+{
+    int64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Aligned 8-byte load/store of a mapped word: one instruction, never torn. */
+static uint64_t load_word(const unsigned char *p)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)p,
+                           __ATOMIC_RELAXED);
+}
+
+static void store_word(unsigned char *p, uint64_t v)
+{
+    __atomic_store_n((uint64_t *)(void *)p, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * The type an element's format and code describe, given its slot size, or
+ * -EBADMSG when they are not a pair CPython writes.  A str/bytes format
+ * always names the slot's own size: CPython sizes the slot from the value at
+ * creation and reuses the slot's size whenever it stores a str or bytes.
+ */
+static int classify(const unsigned char fmt[FMT_LEN], unsigned code,
+                    size_t slot)
+{
+    if (memcmp(fmt, FMT_INT, FMT_LEN) == 0)
+        return code == CODE_NUMBER ? SHMSEG_INT : -EBADMSG;
+    if (memcmp(fmt, FMT_FLOAT, FMT_LEN) == 0)
+        return code == CODE_NUMBER ? SHMSEG_FLOAT : -EBADMSG;
+    if (memcmp(fmt, FMT_BOOL, FMT_LEN) == 0)
+        return code == CODE_NUMBER ? SHMSEG_BOOL : -EBADMSG;
+    if (memcmp(fmt, FMT_NONE, FMT_LEN) == 0)
+        return code == CODE_NONE ? SHMSEG_NONE : -EBADMSG;
+
+    /* "<k>s": k in decimal without leading zeros, then NULs. */
+    size_t k = 0, i = 0;
+    if (fmt[0] == '0')
+        return -EBADMSG;
+    while (i < FMT_LEN && fmt[i] >= '0' && fmt[i] <= '9')
+        k = k * 10 + (size_t)(fmt[i++] - '0');
+    if (i == 0 || i >= FMT_LEN || fmt[i] != 's' || k != slot)
+        return -EBADMSG;
+    for (i++; i < FMT_LEN; i++)
+        if (fmt[i] != '\0')
+            return -EBADMSG;
+    if (code == CODE_STR)
+        return SHMSEG_STR;
+    if (code == CODE_BYTES)
+        return SHMSEG_BYTES;
+    return -EBADMSG;
+}
+
+/* The 8 format bytes CPython stores for a value of @type in a @slot. */
+static void format_for(enum shmseg_type type, size_t slot,
+                       unsigned char fmt[FMT_LEN])
+{
+    switch (type) {
+    case SHMSEG_INT:
+        memcpy(fmt, FMT_INT, FMT_LEN);
+        return;
+    case SHMSEG_FLOAT:
+        memcpy(fmt, FMT_FLOAT, FMT_LEN);
+        return;
+    case SHMSEG_BOOL:
+        memcpy(fmt, FMT_BOOL, FMT_LEN);
+        return;
+    case SHMSEG_NONE:
+        memcpy(fmt, FMT_NONE, FMT_LEN);
+        return;
+    case SHMSEG_STR:
+    case SHMSEG_BYTES:
+        /* slot <= SHMSEG_LIST_MAX_SLOT: at most 7 digits + 's' */
+        memset(fmt, 0, FMT_LEN);
+        char tmp[FMT_LEN + 1];
+        snprintf(tmp, sizeof(tmp), "%zus", slot);
+        memcpy(fmt, tmp, strlen(tmp));
+        return;
+    }
+}
+
+static unsigned code_for(enum shmseg_type type)
+{
+    switch (type) {
+    case SHMSEG_STR:
+        return CODE_STR;
+    case SHMSEG_BYTES:
+        return CODE_BYTES;
+    case SHMSEG_NONE:
+        return CODE_NONE;
+    default:
+        return CODE_NUMBER;
+    }
+}
+
+/* The 8-byte word CPython's struct.pack_into writes for a number/bool/None. */
+static uint64_t word_for(const struct shmseg_value *v)
+{
+    uint64_t w = 0;
+    unsigned char b[8] = {0};
+
+    switch (v->type) {
+    case SHMSEG_INT:
+        memcpy(&w, &v->u.i, sizeof(w));
+        break;
+    case SHMSEG_FLOAT:
+        memcpy(&w, &v->u.f, sizeof(w));
+        break;
+    case SHMSEG_BOOL:
+        b[7] = v->u.b ? 1 : 0; /* "xxxxxxx?": 7 pad bytes, then the bool */
+        memcpy(&w, b, sizeof(w));
+        break;
+    default: /* None: "xxxxxx?x" packs False between zero pads */
+        break;
+    }
+    return w;
+}
+
+/* Slot size CPython gives a new value: 8 for numbers, else 8*(len/8+1). */
+static int slot_for(const struct shmseg_value *v, size_t *slot)
+{
+    if (v->type != SHMSEG_STR && v->type != SHMSEG_BYTES) {
+        *slot = SLOT_ALIGN;
+        return 0;
+    }
+    if (v->u.s.len >= SHMSEG_LIST_MAX_SLOT)
+        return -EFBIG;
+    *slot = SLOT_ALIGN * (v->u.s.len / SLOT_ALIGN + 1);
+    return 0;
+}
+
+/* -EINVAL unless @v is a value a list can hold. */
+static int value_check(const struct shmseg_value *v)
+{
+    if (!v)
+        return -EINVAL;
+    switch (v->type) {
+    case SHMSEG_INT:
+    case SHMSEG_FLOAT:
+    case SHMSEG_BOOL:
+    case SHMSEG_NONE:
+        return 0;
+    case SHMSEG_STR:
+    case SHMSEG_BYTES:
+        if (!v->u.s.ptr && v->u.s.len)
+            return -EINVAL;
+        if (v->type == SHMSEG_STR && !shmseg__utf8_valid(v->u.s.ptr, v->u.s.len))
+            return -EINVAL;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
+{
+    const unsigned char *p = buf;
+
+    /* The smallest list, [], is N and offsets[0]: 16 bytes. */
+    if (!p || size < 16)
+        return -EBADMSG;
+    int64_t sn = load_i64(p);
+    /* Each element takes at least an offset, an 8-byte slot, a format and
+     * a code: bounding N first keeps every product below from overflowing. */
+    if (sn < 0 || (uint64_t)sn > (size - 16) / (8 + SLOT_ALIGN + FMT_LEN + 1))
+        return -EBADMSG;
+    size_t n = (size_t)sn;
+    size_t data_size = size - 16 - (2 * FMT_LEN + 1) * n;
+    const unsigned char *offsets = p + 8;
+    const unsigned char *fmts = p + data_start(n) + data_size;
+    const unsigned char *codes = fmts + FMT_LEN * n;
+
+    if (load_i64(offsets) != 0 ||
+        load_i64(offsets + 8 * n) != (int64_t)data_size)
+        return -EBADMSG;
+    for (size_t i = 0; i < n; i++) {
+        int64_t a = load_i64(offsets + 8 * i);
+        int64_t b = load_i64(offsets + 8 * (i + 1));
+        /* a >= 0 holds by induction from offsets[0] == 0. */
+        if (b <= a || b > (int64_t)data_size || (b - a) % SLOT_ALIGN)
+            return -EBADMSG;
+        if (classify(fmts + FMT_LEN * i, codes[i], (size_t)(b - a)) < 0)
+            return -EBADMSG;
+    }
+    if (n_out)
+        *n_out = n;
+    return 0;
+}
+
+/* --- handles ----------------------------------------------------------------- */
+
+static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
+                shmseg_list **out)
+{
+    size_t n;
+    int err = shmseg_list_check(buf, size, &n);
+    if (err < 0)
+        return err;
+    shmseg_list *l = malloc(sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->seg = seg;
+    l->base = buf;
+    l->size = size;
+    l->n = n;
+    l->data_size = (size_t)load_i64(l->base + 8 + 8 * n);
+    l->writable = writable;
+    *out = l;
+    return 0;
+}
+
+int shmseg_list_wrap(void *buf, size_t size, bool writable, shmseg_list **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!buf || (uintptr_t)buf % 8)
+        return -EINVAL;
+    return wrap(buf, size, writable, NULL, out);
+}
+
+int shmseg_list_attach(const shmseg_ns *ns, const char *name, int flags,
+                       shmseg_list **out)
+{
+    shmseg *seg;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    int err = shmseg_attach(ns, name, flags, &seg);
+    if (err < 0)
+        return err;
+    err = wrap(shmseg_data(seg), shmseg_size(seg), !(flags & SHMSEG_RDONLY),
+               seg, out);
+    if (err < 0)
+        shmseg_close(seg);
+    return err;
+}
+
+int shmseg_list_close(shmseg_list *list)
+{
+    if (!list)
+        return 0;
+    int err = shmseg_close(list->seg);
+    free(list);
+    return err;
+}
+
+shmseg *shmseg_list_segment(const shmseg_list *list)
+{
+    return list->seg;
+}
+
+size_t shmseg_list_len(const shmseg_list *list)
+{
+    return list->n;
+}
+
+/* Writes every field of a new list into @p; the bytes are already zero. */
+static void lay_out(unsigned char *p, const struct shmseg_value *values,
+                    size_t n, size_t data_size)
+{
+    unsigned char *offsets = p + 8;
+    unsigned char *data = p + data_start(n);
+    unsigned char *fmts = data + data_size;
+    unsigned char *codes = fmts + FMT_LEN * n;
+    int64_t sn = (int64_t)n, off = 0;
+
+    memcpy(p, &sn, 8);
+    for (size_t i = 0; i < n; i++) {
+        const struct shmseg_value *v = &values[i];
+        size_t slot;
+
+        slot_for(v, &slot); /* checked by the caller */
+        memcpy(offsets + 8 * i, &off, 8);
+        if (v->type == SHMSEG_STR || v->type == SHMSEG_BYTES) {
+            if (v->u.s.len)
+                memcpy(data + off, v->u.s.ptr, v->u.s.len);
+        } else {
+            store_word(data + off, word_for(v));
+        }
+        format_for(v->type, slot, fmts + FMT_LEN * i);
+        codes[i] = (unsigned char)code_for(v->type);
+        off += (int64_t)slot;
+    }
+    memcpy(offsets + 8 * n, &off, 8);
+}
+
+int shmseg_list_create(const shmseg_ns *ns, const char *name,
+                       const struct shmseg_value *values, size_t n,
+                       mode_t mode, shmseg_list **out)
+{
+    size_t data_size = 0, slot, size;
+    shmseg *seg;
+    int err;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!values && n)
+        return -EINVAL;
+    /* Keep every size below within int64 (offsets are int64). */
+    if (n > (size_t)INT64_MAX / 64)
+        return -EFBIG;
+    for (size_t i = 0; i < n; i++) {
+        err = value_check(&values[i]);
+        if (err < 0)
+            return err;
+        err = slot_for(&values[i], &slot);
+        if (err < 0)
+            return err;
+        if (data_size > (size_t)INT64_MAX / 2 - slot)
+            return -EFBIG;
+        data_size += slot;
+    }
+    size = data_start(n) + data_size + (FMT_LEN + 1) * n;
+    if (size < data_size)
+        return -EFBIG;
+
+    err = shmseg_create(ns, name, size, mode, &seg);
+    if (err < 0)
+        return err;
+    lay_out(shmseg_data(seg), values, n, data_size);
+    err = wrap(shmseg_data(seg), size, true, seg, out);
+    if (err < 0) {
+        /* Only -ENOMEM can get here: what we laid out is a valid list. */
+        shmseg_unlink(ns, shmseg_name(seg));
+        shmseg_close(seg);
+    }
+    return err;
+}
+
+/* --- elements ---------------------------------------------------------------- */
+
+/* Where element @i lives and what it holds, checked against the mapping. */
+struct slot_ref {
+    unsigned char *data;
+    size_t slot;
+    unsigned char *fmt;
+    unsigned char *code;
+    enum shmseg_type type;
+};
+
+static int locate(const shmseg_list *l, size_t i, struct slot_ref *r)
+{
+    if (i >= l->n)
+        return -ERANGE;
+    const unsigned char *offsets = l->base + 8;
+    uint64_t a = load_word(offsets + 8 * i);
+    uint64_t b = load_word(offsets + 8 * (i + 1));
+    /* Re-checked on every access: another process may have changed them. */
+    if (b <= a || b > l->data_size || a % SLOT_ALIGN || b % SLOT_ALIGN)
+        return -EBADMSG;
+    r->data = l->base + data_start(l->n) + a;
+    r->slot = (size_t)(b - a);
+    r->fmt = l->base + formats_start(l) + FMT_LEN * i;
+    r->code = l->base + codes_start(l) + i;
+    int type = classify(r->fmt, *r->code, r->slot);
+    if (type < 0)
+        return type;
+    r->type = (enum shmseg_type)type;
+    return 0;
+}
+
+int shmseg_list_type(const shmseg_list *list, size_t i, enum shmseg_type *out)
+{
+    struct slot_ref r;
+    int err = locate(list, i, &r);
+    if (err < 0)
+        return err;
+    *out = r.type;
+    return 0;
+}
+
+int shmseg_list_get(const shmseg_list *list, size_t i, struct shmseg_value *out)
+{
+    struct slot_ref r;
+    uint64_t w;
+
+    int err = locate(list, i, &r);
+    if (err < 0)
+        return err;
+    out->type = r.type;
+    switch (r.type) {
+    case SHMSEG_INT:
+        w = load_word(r.data);
+        memcpy(&out->u.i, &w, sizeof(w));
+        return 0;
+    case SHMSEG_FLOAT:
+        w = load_word(r.data);
+        memcpy(&out->u.f, &w, sizeof(w));
+        return 0;
+    case SHMSEG_BOOL:
+        /* struct's '?' reads any non-zero byte as True. */
+        out->u.b = __atomic_load_n(&r.data[7], __ATOMIC_RELAXED) != 0;
+        return 0;
+    case SHMSEG_NONE:
+        return 0;
+    case SHMSEG_STR:
+    case SHMSEG_BYTES: {
+        size_t len = r.slot;
+        while (len && r.data[len - 1] == '\0')
+            len--;
+        out->u.s.ptr = (const char *)r.data;
+        out->u.s.len = len;
+        if (r.type == SHMSEG_STR && !shmseg__utf8_valid(out->u.s.ptr, len))
+            return -EILSEQ;
+        return 0;
+    }
+    }
+    return -EBADMSG;
+}
+
+int shmseg_list_set(shmseg_list *list, size_t i, const struct shmseg_value *v)
+{
+    unsigned char fmt[FMT_LEN];
+    struct slot_ref r;
+
+    int err = value_check(v);
+    if (err < 0)
+        return err;
+    if (!list->writable)
+        return -EBADF;
+    err = locate(list, i, &r);
+    if (err < 0)
+        return err;
+    bool text = v->type == SHMSEG_STR || v->type == SHMSEG_BYTES;
+    if (text && v->u.s.len > r.slot)
+        return -EFBIG;
+
+    /* CPython's order: format and code first, then the value.  A number of
+     * the same type (the common case) is a single 8-byte store. */
+    format_for(v->type, r.slot, fmt);
+    if (memcmp(r.fmt, fmt, FMT_LEN) != 0)
+        memcpy(r.fmt, fmt, FMT_LEN);
+    unsigned code = code_for(v->type);
+    if (*r.code != code)
+        *r.code = (unsigned char)code;
+    if (text) {
+        /* memmove: the value may come from this very slot. */
+        if (v->u.s.len)
+            memmove(r.data, v->u.s.ptr, v->u.s.len);
+        memset(r.data + v->u.s.len, 0, r.slot - v->u.s.len);
+    } else {
+        store_word(r.data, word_for(v));
+    }
+    return 0;
+}
+
+ssize_t shmseg_list_get_text(const shmseg_list *list, size_t i, char *buf,
+                             size_t cap)
+{
+    struct shmseg_value v;
+    int err = shmseg_list_get(list, i, &v);
+    if (err < 0)
+        return err;
+    return shmseg_value_format(&v, buf, cap);
+}
+
+int shmseg_list_set_text(shmseg_list *list, size_t i, const char *text,
+                         size_t len)
+{
+    struct shmseg_value v;
+    enum shmseg_type type;
+
+    if (!list->writable)
+        return -EBADF;
+    int err = shmseg_list_type(list, i, &type);
+    if (err < 0)
+        return err;
+    err = shmseg_value_parse(type, text, len, &v);
+    if (err < 0)
+        return err;
+    return shmseg_list_set(list, i, &v);
+}
+
+ssize_t shmseg_list_format(const shmseg_list *list, char *buf, size_t cap)
+{
+    struct slot_ref r;
+    size_t total = 0;
+
+    for (size_t i = 0; i < list->n; i++) {
+        int err = locate(list, i, &r);
+        if (err < 0)
+            return err;
+        size_t len = strnlen((const char *)r.fmt, FMT_LEN);
+        if (total < cap) {
+            size_t room = cap - total;
+            memcpy(buf + total, r.fmt, len < room ? len : room);
+        }
+        total += len;
+    }
+    if (cap)
+        buf[total < cap ? total : cap - 1] = '\0';
+    return (ssize_t)total;
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# fuzz.sh - run every libFuzzer target for a bounded time.
+#
+#   ./scripts/fuzz.sh [--build DIR] [--seconds N]
+#
+# Builds DIR (default build-fuzz, clang, ASan+UBSan) when needed, seeds each
+# target's corpus (lists written by CPython, element texts), runs each target
+# for N seconds (default 600) and prints the executions it ran.  Crashes are
+# saved as tests/fuzz/crashes/<target>-*; a crash fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=build-fuzz
+seconds=600
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) build=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    *) echo "usage: $0 [--build DIR] [--seconds N]" >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -f "$build/build.ninja" ]; then
+  CC=clang BUILD_DIR=$build ./scripts/setup.sh -Dfuzz=true \
+    -Db_sanitize=address,undefined -Db_lundef=false
+fi
+
+corpus=$build/fuzz-corpus
+mkdir -p "$corpus" tests/fuzz/crashes
+/usr/bin/python3 tests/fuzz/make_corpus.py "$corpus"
+
+status=0
+for target in fuzz_list fuzz_parse; do
+  mkdir -p "$corpus/$target.work"
+  log=$build/$target.log
+  if ! "$build/tests/fuzz/$target" -max_total_time="$seconds" \
+      -print_final_stats=1 -artifact_prefix="tests/fuzz/crashes/$target-" \
+      "$corpus/$target.work" "$corpus/$target" >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz: $target FAILED (input saved under tests/fuzz/crashes/)"
+    status=1
+  fi
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+  echo "fuzz: $target ran ${execs:-?} executions in ${seconds}s"
+done
+exit $status

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# setup.sh - install what is missing (apt-get), configure once, compile.
+#
+# Idempotent and quiet when there is nothing to do.  Builds into build/
+# (override with BUILD_DIR).  Extra arguments go to the first `meson setup`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=${BUILD_DIR:-build}
+PACKAGES=(
+  build-essential clang libclang-rt-dev   # gcc and clang (libFuzzer, sanitizers)
+  meson ninja-build pkg-config
+  libfuse3-dev fuse3 libcmocka-dev
+  python3 python3-numpy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  meson setup "$BUILD_DIR" "$@" >/dev/null
+fi
+
+# Show the compiler's output only when something fails.
+if ! out=$(meson compile -C "$BUILD_DIR" 2>&1); then
+  printf '%s\n' "$out"
+  echo "setup: build failed in $BUILD_DIR" >&2
+  exit 1
+fi

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test.sh - install, build and run every test suite: once in build/, again
+# under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then the
+# libFuzzer targets for a bounded time in build-fuzz/ (clang), and a quick
+# benchmark smoke run.  Exits non-zero on any failure.
+#
+#   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+
+section() { printf '\n=== %s ===\n' "$*"; }
+
+section "build (gcc)"
+./scripts/setup.sh
+
+section "tests"
+meson test -C build --print-errorlogs
+
+section "tests under ASan+UBSan"
+BUILD_DIR=build-asan ./scripts/setup.sh -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  meson test -C build-asan --print-errorlogs
+
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  section "fuzz (clang, ${FUZZ_SECONDS}s per target)"
+  CC=clang BUILD_DIR=build-fuzz ./scripts/setup.sh -Dfuzz=true \
+    -Db_sanitize=address,undefined -Db_lundef=false
+  ./scripts/fuzz.sh --build build-fuzz --seconds "$FUZZ_SECONDS"
+fi
+
+section "benchmark smoke run"
+./build/tests/bench/bench_list --quick
+
+section "all tests passed"

@@ -1,0 +1,73 @@
+/*
+ * testutil.h - fixtures shared by the cmocka unit tests: a private namespace
+ * directory per test, removed with everything in it by the teardown, which
+ * cmocka runs even when the test failed.
+ */
+#ifndef SHMFS_TESTUTIL_H
+#define SHMFS_TESTUTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "shmseg.h"
+
+struct fixture {
+    char dir[64];
+    shmseg_ns *ns;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* cmocka setup: a fresh private namespace in a temporary directory. */
+static int fixture_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/shmfs-unit-XXXXXX");
+    if (!mkdtemp(f->dir) || shmseg_ns_open(f->dir, &f->ns) < 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *f = *state;
+    shmseg_ns_close(f->ns);
+    int rc = nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return rc;
+}
+
+/* A name unique to this process for segments in the real /dev/shm. */
+static inline const char *unique_name(char *buf, size_t cap, const char *tag)
+{
+    snprintf(buf, cap, "shmfs_unit_%ld_%s", (long)getpid(), tag);
+    return buf;
+}
+
+#define FIXTURE_TEST(fn) \
+    cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
+
+#endif /* SHMFS_TESTUTIL_H */
