@@ -17,6 +17,9 @@ section "build (gcc)"
 section "tests"
 meson test -C build --print-errorlogs
 
+section "install and README example"
+./tests/install/test_install.sh build
+
 section "tests under ASan+UBSan"
 BUILD_DIR=build-asan ./scripts/setup.sh -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
