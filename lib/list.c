@@ -187,17 +187,13 @@ static uint64_t word_for(const struct shmseg_value *v)
     return w;
 }
 
-/* Slot size CPython gives a new value: 8 for numbers, else 8*(len/8+1). */
-static int slot_for(const struct shmseg_value *v, size_t *slot)
+/* Slot size CPython gives a new value: 8 for numbers, else 8*(len/8+1).
+ * Callers first reject str/bytes of SHMSEG_LIST_MAX_SLOT bytes or more. */
+static size_t slot_for(const struct shmseg_value *v)
 {
-    if (v->type != SHMSEG_STR && v->type != SHMSEG_BYTES) {
-        *slot = SLOT_ALIGN;
-        return 0;
-    }
-    if (v->u.s.len >= SHMSEG_LIST_MAX_SLOT)
-        return -EFBIG;
-    *slot = SLOT_ALIGN * (v->u.s.len / SLOT_ALIGN + 1);
-    return 0;
+    if (v->type != SHMSEG_STR && v->type != SHMSEG_BYTES)
+        return SLOT_ALIGN;
+    return SLOT_ALIGN * (v->u.s.len / SLOT_ALIGN + 1);
 }
 
 /* -EINVAL unless @v is a value a list can hold. */
@@ -341,9 +337,8 @@ static void lay_out(unsigned char *p, const struct shmseg_value *values,
     memcpy(p, &sn, 8);
     for (size_t i = 0; i < n; i++) {
         const struct shmseg_value *v = &values[i];
-        size_t slot;
+        size_t slot = slot_for(v);
 
-        slot_for(v, &slot); /* checked by the caller */
         memcpy(offsets + 8 * i, &off, 8);
         if (v->type == SHMSEG_STR || v->type == SHMSEG_BYTES) {
             if (v->u.s.len)
@@ -378,9 +373,11 @@ int shmseg_list_create(const shmseg_ns *ns, const char *name,
         err = value_check(&values[i]);
         if (err < 0)
             return err;
-        err = slot_for(&values[i], &slot);
-        if (err < 0)
-            return err;
+        bool text = values[i].type == SHMSEG_STR ||
+                    values[i].type == SHMSEG_BYTES;
+        if (text && values[i].u.s.len >= SHMSEG_LIST_MAX_SLOT)
+            return -EFBIG;
+        slot = slot_for(&values[i]);
         if (data_size > (size_t)INT64_MAX / 2 - slot)
             return -EFBIG;
         data_size += slot;

@@ -226,7 +226,8 @@ ssize_t shmseg_value_format(const struct shmseg_value *v, char *buf,
  * bool is "True" or "False"; None is "None"; str must be valid UTF-8.
  * For str/bytes, out->u.s points into @text.
  * Errors: -EINVAL (does not parse), -ERANGE (int outside int64, or a float
- * whose magnitude overflows a double).
+ * whose magnitude overflows a double), -ENOMEM (a float text of more than
+ * about 200 bytes needs a scratch copy).
  */
 int shmseg_value_parse(enum shmseg_type type, const char *text, size_t len,
                        struct shmseg_value *out);

@@ -28,11 +28,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Show meson's and the compiler's output only when something fails.  A
+# directory without build.ninja is a set-up that failed halfway: redo it.
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-  meson setup "$BUILD_DIR" "$@" >/dev/null
+  rm -rf "$BUILD_DIR"
+  if ! out=$(meson setup "$BUILD_DIR" "$@" 2>&1); then
+    printf '%s\n' "$out"
+    echo "setup: meson setup failed in $BUILD_DIR" >&2
+    exit 1
+  fi
 fi
 
-# Show the compiler's output only when something fails.
 if ! out=$(meson compile -C "$BUILD_DIR" 2>&1); then
   printf '%s\n' "$out"
   echo "setup: build failed in $BUILD_DIR" >&2

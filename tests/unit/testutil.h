@@ -27,7 +27,7 @@ struct fixture {
     shmseg_ns *ns;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
+static inline int rm_entry(const char *path, const struct stat *st, int flag,
                     struct FTW *ftw)
 {
     (void)st;
@@ -37,7 +37,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 }
 
 /* cmocka setup: a fresh private namespace in a temporary directory. */
-static int fixture_setup(void **state)
+static inline int fixture_setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
@@ -51,7 +51,7 @@ static int fixture_setup(void **state)
     return 0;
 }
 
-static int fixture_teardown(void **state)
+static inline int fixture_teardown(void **state)
 {
     struct fixture *f = *state;
     shmseg_ns_close(f->ns);
