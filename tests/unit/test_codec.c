@@ -341,7 +341,7 @@ static void test_parse_float_long(void **state)
     /* Longer than the on-stack scratch buffer: the heap path. */
     size_t n = 5000;
     char *text = malloc(n + 8);
-    assert_non_null(text);
+    assert_alloc(text);
     memcpy(text, "0.", 2);
     memset(text + 2, '0', n - 3);
     text[n - 1] = '1';

@@ -455,7 +455,7 @@ static void test_header_damaged_after_attach(void **state)
 
     expected_image(&im);
     unsigned char *buf = malloc(im.len);
-    assert_non_null(buf);
+    assert_alloc(buf);
     memcpy(buf, im.b, im.len);
     assert_int_equal(shmseg_list_wrap(buf, im.len, true, &l), 0);
 
@@ -495,6 +495,10 @@ static int check_damaged(void (*damage)(struct image *))
     expected_image(&im);
     damage(&im);
     unsigned char *copy = malloc(im.len ? im.len : 1);
+    if (!copy) {
+        fail_msg("out of memory");
+        return -ENOMEM;
+    }
     memcpy(copy, im.b, im.len);
     int rc = shmseg_list_check(copy, im.len, NULL);
     free(copy);
@@ -570,6 +574,7 @@ static void test_check_accepts(void **state)
     assert_int_equal(n, 6);
     /* Any alignment. */
     unsigned char *odd = malloc(im.len + 1);
+    assert_alloc(odd);
     memcpy(odd + 1, im.b, im.len);
     assert_int_equal(shmseg_list_check(odd + 1, im.len, NULL), 0);
     free(odd);

@@ -22,6 +22,16 @@
 
 #include "shmseg.h"
 
+/* Fail the test (and leave it) if an allocation failed.  The explicit
+ * return also tells the compiler the pointer is not NULL afterwards. */
+#define assert_alloc(p)                                                        \
+    do {                                                                       \
+        if (!(p)) {                                                            \
+            fail_msg("out of memory");                                         \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
 struct fixture {
     char dir[64];
     shmseg_ns *ns;
