@@ -171,28 +171,55 @@ static int decimal_side(const struct decimal *d, double x)
 }
 
 /*
- * The shortest digits that read back as x (x > 0, finite), the one closest
- * to x when several have that length: what Python's repr() (David Gay's
- * mode 0) gives.  For p = 1, 2, ... the correctly rounded p digits are the
+ * Is there a decimal of @p significant digits that reads back as x?  If so,
+ * put the one closest to x in @d.  The correctly rounded p digits are the
  * closest p-digit decimal; when x is a power of two its rounding interval
- * is narrower below than above, so the closest may miss while the next
- * decimal on the other side of x still reads back: try that one too.
+ * is narrower below than above, so the closest may miss while the nearest
+ * p-digit decimal on the other side of x still reads back: try that too.
+ * Those two are the closest on each side, so this finds a p-digit decimal
+ * whenever one exists, and then also whenever a shorter one does (padded
+ * with zeros it is a p-digit decimal): the answer only grows with p.
+ */
+static bool digits_fit(double x, int p, struct decimal *d)
+{
+    digits_rounded(x, p, d);
+    if (round_trips(d, x))
+        return true;
+    struct decimal other = *d;
+    digits_step(&other, -decimal_side(d, x));
+    if (round_trips(&other, x)) {
+        *d = other;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * The shortest digits that read back as x (x > 0, finite), the closest to x
+ * when several have that length: what Python's repr() (David Gay's mode 0)
+ * gives.  17 digits always read back; digits_fit() only grows with p, so
+ * search for the smallest p.  Most doubles need 16 or 17 digits, so look
+ * there first, then bisect the short ones.
  */
 static void shortest_digits(double x, struct decimal *d)
 {
-    for (int p = 1; p <= 17; p++) {
-        digits_rounded(x, p, d);
-        if (round_trips(d, x))
-            goto found;
-        struct decimal other = *d;
-        digits_step(&other, -decimal_side(d, x));
-        if (round_trips(&other, x)) {
-            *d = other;
-            goto found;
+    struct decimal cand;
+
+    if (!digits_fit(x, 16, d)) {
+        digits_rounded(x, 17, d);
+    } else if (digits_fit(x, 15, &cand)) {
+        *d = cand;
+        int lo = 1, hi = 15; /* hi fits; find the smallest that does */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (digits_fit(x, mid, &cand)) {
+                *d = cand;
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
         }
     }
-    digits_rounded(x, 17, d); /* 17 digits always read back */
-found:
     while (d->ndigits > 1 && d->digits[d->ndigits - 1] == '0')
         d->ndigits--;
 }

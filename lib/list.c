@@ -19,7 +19,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,11 +140,18 @@ static void format_for(enum shmseg_type type, size_t slot,
         return;
     case SHMSEG_STR:
     case SHMSEG_BYTES:
-        /* slot <= SHMSEG_LIST_MAX_SLOT: at most 7 digits + 's' */
+        /* "<slot>s"; slot <= SHMSEG_LIST_MAX_SLOT: at most 7 digits.  By
+         * hand, not snprintf(): this is on every str/bytes store. */
+        char rev[FMT_LEN];
+        size_t n = 0;
+        do {
+            rev[n++] = (char)('0' + slot % 10);
+            slot /= 10;
+        } while (slot && n < FMT_LEN - 1);
         memset(fmt, 0, FMT_LEN);
-        char tmp[FMT_LEN + 1];
-        snprintf(tmp, sizeof(tmp), "%zus", slot);
-        memcpy(fmt, tmp, strlen(tmp));
+        for (size_t k = 0; k < n; k++)
+            fmt[k] = (unsigned char)rev[n - 1 - k];
+        fmt[n] = 's';
         return;
     }
 }
