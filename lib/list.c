@@ -139,7 +139,7 @@ static void format_for(enum shmseg_type type, size_t slot,
         memcpy(fmt, FMT_NONE, FMT_LEN);
         return;
     case SHMSEG_STR:
-    case SHMSEG_BYTES:
+    case SHMSEG_BYTES: {
         /* "<slot>s"; slot <= SHMSEG_LIST_MAX_SLOT: at most 7 digits.  By
          * hand, not snprintf(): this is on every str/bytes store. */
         char rev[FMT_LEN];
@@ -153,6 +153,7 @@ static void format_for(enum shmseg_type type, size_t slot,
             fmt[k] = (unsigned char)rev[n - 1 - k];
         fmt[n] = 's';
         return;
+    }
     }
 }
 

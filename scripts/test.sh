@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - install, build and run every test suite: once in build/, again
-# under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then the
-# libFuzzer targets for a bounded time in build-fuzz/ (clang), and a quick
-# benchmark smoke run.  Exits non-zero on any failure.
+# under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then
+# builds everything with clang in build-fuzz/ and runs the libFuzzer targets for a
+# bounded time, and a quick benchmark smoke run.  Exits non-zero on any failure.
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
 set -euo pipefail
@@ -26,10 +26,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --print-errorlogs
 
+section "build (clang, with the fuzz targets)"
+CC=clang BUILD_DIR=build-fuzz ./scripts/setup.sh -Dfuzz=true \
+  -Db_sanitize=address,undefined -Db_lundef=false
+
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
-  section "fuzz (clang, ${FUZZ_SECONDS}s per target)"
-  CC=clang BUILD_DIR=build-fuzz ./scripts/setup.sh -Dfuzz=true \
-    -Db_sanitize=address,undefined -Db_lundef=false
+  section "fuzz (${FUZZ_SECONDS}s per target)"
   ./scripts/fuzz.sh --build build-fuzz --seconds "$FUZZ_SECONDS"
 fi
 

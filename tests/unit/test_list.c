@@ -81,7 +81,12 @@ static void expected_image(struct image *im)
 }
 
 static const struct shmseg_value sample[] = {
-    INT(7), STR("ab"), NONE, BOOL(true), FLT(2.5), BYTES("xyz"),
+    {.type = SHMSEG_INT, .u.i = 7},
+    {.type = SHMSEG_STR, .u.s = {"ab", 2}},
+    {.type = SHMSEG_NONE},
+    {.type = SHMSEG_BOOL, .u.b = true},
+    {.type = SHMSEG_FLOAT, .u.f = 2.5},
+    {.type = SHMSEG_BYTES, .u.s = {"xyz", 3}},
 };
 
 static shmseg_list *make_sample(struct fixture *f, const char *name)
