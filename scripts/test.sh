@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test.sh - install, build and run every test suite: once in build/, again
 # under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then
-# builds everything with clang in build-fuzz/ and runs the libFuzzer targets for a
-# bounded time, and a quick benchmark smoke run.  Exits non-zero on any failure.
+# builds everything with clang in build-fuzz/, runs the unit tests there and
+# the libFuzzer targets for a bounded time, and a quick benchmark smoke run.
+# Exits non-zero on any failure.
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# Any sanitizer report fails the test that printed it.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 section() { printf '\n=== %s ===\n' "$*"; }
 
@@ -22,13 +26,12 @@ section "install and README example"
 
 section "tests under ASan+UBSan"
 BUILD_DIR=build-asan ./scripts/setup.sh -Db_sanitize=address,undefined -Db_lundef=false
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  meson test -C build-asan --print-errorlogs
+meson test -C build-asan --print-errorlogs
 
-section "build (clang, with the fuzz targets)"
+section "build (clang, with the fuzz targets) and unit tests"
 CC=clang BUILD_DIR=build-fuzz ./scripts/setup.sh -Dfuzz=true \
   -Db_sanitize=address,undefined -Db_lundef=false
+meson test -C build-fuzz --suite unit --print-errorlogs
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
   section "fuzz (${FUZZ_SECONDS}s per target)"

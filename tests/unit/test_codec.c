@@ -193,13 +193,15 @@ static void test_format_values(void **state)
 
     v = (struct shmseg_value){.type = SHMSEG_STR, .u.s = {"h\xc3\xa9llo", 6}};
     assert_format(&v, "h\xc3\xa9llo\n", 7);
-    v.u.s = (typeof(v.u.s)){NULL, 0};
+    v.u.s.ptr = NULL;
+    v.u.s.len = 0;
     assert_format(&v, "\n", 1);
 
     /* bytes: raw, no newline, NULs kept. */
     v = (struct shmseg_value){.type = SHMSEG_BYTES, .u.s = {"a\0b\n", 4}};
     assert_format(&v, "a\0b\n", 4);
-    v.u.s = (typeof(v.u.s)){NULL, 0};
+    v.u.s.ptr = NULL;
+    v.u.s.len = 0;
     assert_format(&v, "", 0);
 }
 
