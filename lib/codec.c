@@ -398,8 +398,12 @@ static bool word_is(const char *s, size_t len, const char *word)
     return true;
 }
 
-/* Bounded so the sum below cannot overflow, and far beyond any double. */
-#define EXP_LIMIT 100000000L
+/* An exponent in the text saturates here: far beyond any double, and far
+ * from int64 overflow when a text length is added to it. */
+#define EXP_SATURATE INT64_C(100000000000000000)
+/* Every decimal of magnitude 10^DEC_EXP_MAX or more overflows a double, and
+ * every one below 10^-DEC_EXP_MAX underflows to zero. */
+#define DEC_EXP_MAX 400
 
 static int parse_float(const char *s, size_t len, double *out)
 {
@@ -432,7 +436,7 @@ static int parse_float(const char *s, size_t len, double *out)
     }
     if (int_end == int_start && frac_end == frac_start)
         return -EINVAL;
-    long exp = 0;
+    int64_t exp = 0;
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         bool eneg = false;
@@ -441,7 +445,7 @@ static int parse_float(const char *s, size_t len, double *out)
         if (i == len || !is_digit(s[i]))
             return -EINVAL;
         for (; i < len && is_digit(s[i]); i++)
-            if (exp < EXP_LIMIT)
+            if (exp < EXP_SATURATE)
                 exp = exp * 10 + (s[i] - '0');
         if (eneg)
             exp = -exp;
@@ -449,33 +453,53 @@ static int parse_float(const char *s, size_t len, double *out)
     if (i != len)
         return -EINVAL;
 
-    /* Rebuild as "DIGITSe<exp>" (no decimal point, so no locale), leaving
-     * out leading zeros; strtod rounds correctly however many digits. */
+    /* The value is DIGITS * 10^scale, DIGITS the integer and fraction
+     * digits run together.  Rebuild it as "[-]DIGITSe<scale>" without
+     * leading and trailing zeros: no decimal point, so no locale, and
+     * strtod() rounds correctly however many digits are left. */
     size_t nint = int_end - int_start, nfrac = frac_end - frac_start;
-    size_t cap = nint + nfrac + 32;
+    size_t m = nint + nfrac, cap = m + 32;
     char small[256];
     char *buf = cap <= sizeof(small) ? small : malloc(cap);
     if (!buf)
         return -ENOMEM;
-    size_t n = 0;
-    if (neg)
-        buf[n++] = '-';
-    memcpy(buf + n, s + int_start, nint);
-    n += nint;
-    memcpy(buf + n, s + frac_start, nfrac);
-    n += nfrac;
-    /* nfrac is at most the text length; clamp so the scaled exponent stays
-     * far from overflow and still decides zero or infinity. */
-    long shift = nfrac > (size_t)EXP_LIMIT ? EXP_LIMIT : (long)nfrac;
-    snprintf(buf + n, cap - n, "e%ld", exp - shift);
+    char *dig = buf + 1; /* room for the sign */
+    memcpy(dig, s + int_start, nint);
+    memcpy(dig + nint, s + frac_start, nfrac);
+    int64_t scale = exp - (int64_t)nfrac;
+    size_t lead = 0, end = m;
+    while (lead < m && dig[lead] == '0')
+        lead++;
+    while (end > lead && dig[end - 1] == '0') {
+        end--;
+        scale++;
+    }
+    int64_t sig = (int64_t)(end - lead);
 
-    errno = 0;
-    double x = strtod(buf, NULL);
-    int err = errno;
+    /* DIGITS * 10^scale lies in [10^(scale+sig-1), 10^(scale+sig)). */
+    int err = 0;
+    double x = 0;
+    if (sig > 0 && scale + sig - 1 >= DEC_EXP_MAX) {
+        err = -ERANGE;
+    } else if (sig > 0 && scale + sig > -DEC_EXP_MAX) {
+        char *p = buf;
+        if (neg)
+            *p++ = '-';
+        memmove(p, dig + lead, (size_t)sig);
+        p += sig;
+        snprintf(p, cap - (size_t)(p - buf), "e%" PRId64, scale);
+        errno = 0;
+        x = strtod(buf, NULL);
+        if (errno == ERANGE && isinf(x))
+            err = -ERANGE; /* overflow; underflow to 0 or a subnormal is
+                              what Python's float() gives too */
+    } else {
+        x = neg ? -0.0 : 0.0; /* zero, or too small for any double */
+    }
     if (buf != small)
         free(buf);
-    if (err == ERANGE && isinf(x))
-        return -ERANGE; /* overflow; underflow to 0 or subnormal is fine */
+    if (err < 0)
+        return err;
     *out = x;
     return 0;
 }

@@ -4,10 +4,13 @@
 #include "shmseg.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 const char *shmseg_strerror(int err)
 {
+    if (err == INT_MIN)
+        return "unknown error"; /* -INT_MIN does not exist */
     if (err > 0)
         err = -err;
     switch (err) {

@@ -11,4 +11,10 @@
  * decoder accepts it: no overlongs, no surrogates, nothing above U+10FFFF). */
 bool shmseg__utf8_valid(const char *s, size_t len);
 
+struct shmseg;
+
+/* Mark a segment whose mapping a list handle points into: shmseg_resize()
+ * then refuses it (-EBUSY) instead of moving the list's memory. */
+void shmseg__pin(struct shmseg *seg);
+
 #endif /* SHMSEG_INTERNAL_H */

@@ -94,6 +94,11 @@ static void store_word(unsigned char *p, uint64_t v)
 static int classify(const unsigned char fmt[FMT_LEN], unsigned code,
                     size_t slot)
 {
+    /* No value CPython stores makes a larger slot, and a str/bytes format
+     * could not name one: a number in such a slot could never turn back
+     * into text. */
+    if (slot > SHMSEG_LIST_MAX_SLOT)
+        return -EBADMSG;
     if (memcmp(fmt, FMT_INT, FMT_LEN) == 0)
         return code == CODE_NUMBER ? SHMSEG_INT : -EBADMSG;
     if (memcmp(fmt, FMT_FLOAT, FMT_LEN) == 0)
@@ -278,8 +283,12 @@ static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
     l->base = buf;
     l->size = size;
     l->n = n;
-    l->data_size = (size_t)load_i64(l->base + 8 + 8 * n);
+    /* What the check proved offsets[N] to be.  Never read it again from
+     * the mapping: another process may have changed it since. */
+    l->data_size = size - data_start(n) - (FMT_LEN + 1) * n;
     l->writable = writable;
+    if (seg)
+        shmseg__pin(seg);
     *out = l;
     return 0;
 }

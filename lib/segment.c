@@ -7,6 +7,7 @@
  * followed, and O_NONBLOCK, so a FIFO planted there never blocks us.
  */
 #include "shmseg.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,7 @@ struct shmseg_ns {
 struct shmseg {
     int fd;
     bool writable;
+    bool pinned; /* a list lives in the mapping: it must not move */
     void *data;
     size_t size;
     char name[]; /* canonical: no leading '/' */
@@ -163,6 +165,7 @@ static shmseg *seg_alloc(const char *name, size_t len)
     seg->data = NULL;
     seg->size = 0;
     seg->writable = false;
+    seg->pinned = false;
     return seg;
 }
 
@@ -271,13 +274,21 @@ int shmseg_attach(const shmseg_ns *ns, const char *name, int flags,
     if (len < 0)
         return len;
 
+    /* Look before opening: opening a FIFO, socket or device has side
+     * effects (or fails with its own errno), and none of them is a
+     * segment.  The fstat() below catches a swap in between. */
+    if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return not_a_segment(st.st_mode);
+
     bool writable = !(flags & SHMSEG_RDONLY);
     int fd = openat(dirfd, path, (writable ? O_RDWR : O_RDONLY) |
                                      SEG_OPEN_FLAGS);
     if (fd < 0) {
-        /* O_NOFOLLOW on a symlink gives ELOOP; a directory opened for
-         * writing gives EISDIR: both already say what we mean. */
-        return -errno;
+        int err = -errno;
+        /* Swapped since the look: ENXIO is an unopenable socket. */
+        return err == -ENXIO ? -ENODEV : err;
     }
     int err;
     if (fstat(fd, &st) < 0) {
@@ -384,6 +395,8 @@ int shmseg_resize(shmseg *seg, size_t size)
         return -EINVAL;
     if (!seg->writable)
         return -EBADF;
+    if (seg->pinned)
+        return -EBUSY;
     if (size > (size_t)INT64_MAX)
         return -EFBIG;
     if (size == seg->size)
@@ -477,4 +490,9 @@ int shmseg_foreach(const shmseg_ns *ns, shmseg_foreach_cb cb, void *arg)
     }
     closedir(dir);
     return err;
+}
+
+void shmseg__pin(shmseg *seg)
+{
+    seg->pinned = true;
 }

@@ -122,7 +122,8 @@ int shmseg_fd(const shmseg *seg);
 /*
  * Change the segment's size to @size and remap it.  shmseg_data() may move.
  * New bytes read as zero.  Size 0 unmaps (shmseg_data() becomes NULL).
- * Errors: -EINVAL, -EBADF (read-only handle), -ENOSPC, -EFBIG, -ENOMEM.
+ * Errors: -EINVAL, -EBADF (read-only handle), -EBUSY (the segment of a
+ * list handle, see shmseg_list_segment()), -ENOSPC, -EFBIG, -ENOMEM.
  * On failure the handle keeps its old size and mapping.
  */
 int shmseg_resize(shmseg *seg, size_t size);
@@ -278,6 +279,10 @@ int shmseg_list_create(const shmseg_ns *ns, const char *name,
 
 /*
  * Attach to the list segment @name (@flags: 0 or SHMSEG_RDONLY).
+ * The header is checked once, here; later accesses re-check what they use,
+ * so bytes another process scribbles never lead outside the mapping.  What
+ * no check can catch: if another process shrinks the segment (ftruncate),
+ * touching the lost pages raises SIGBUS, as it does in CPython.
  * Errors: those of shmseg_attach(), and -EBADMSG (not a valid list).
  */
 int shmseg_list_attach(const shmseg_ns *ns, const char *name, int flags,
@@ -296,7 +301,9 @@ int shmseg_list_wrap(void *buf, size_t size, bool writable,
  * Returns 0 or the error of shmseg_close(). */
 int shmseg_list_close(shmseg_list *list);
 
-/* The underlying segment handle, NULL for a wrapped list. */
+/* The underlying segment handle, NULL for a wrapped list.  The list points
+ * into its mapping, so shmseg_resize() refuses it (-EBUSY); closing it is
+ * shmseg_list_close()'s job. */
 shmseg *shmseg_list_segment(const shmseg_list *list);
 
 /* Number of elements (fixed for the life of the list). */

@@ -358,6 +358,35 @@ static void test_parse_float_long(void **state)
     free(text);
 }
 
+/* Exponents and digit counts far past any double's range must still add
+ * up exactly: 0.(10^8+1 zeros)1e100000002 is 1.0, not a value whose scale
+ * was clamped on the way. */
+static void test_parse_float_huge_scales(void **state)
+{
+    (void)state;
+    const size_t zeros = 100000001;
+    char *text = malloc(zeros + 64);
+    assert_alloc(text);
+
+    memcpy(text, "0.", 2);
+    memset(text + 2, '0', zeros);
+    snprintf(text + 2 + zeros, 62, "1e%zu", zeros + 1);
+    assert_true(parse_float_ok(text) == 1.0);
+
+    /* 1 followed by 10^8+1 zeros, scaled down by 10^9: 1e-899999999. */
+    text[0] = '1';
+    memset(text + 1, '0', zeros);
+    snprintf(text + 1 + zeros, 62, "e-1000000000");
+    assert_true(same_bits(parse_float_ok(text), 0.0));
+    /* ... and scaled up instead: overflow. */
+    struct shmseg_value v;
+    snprintf(text + 1 + zeros, 62, "e-100000001");
+    assert_true(parse_float_ok(text) == 1.0);
+    snprintf(text + 1 + zeros, 62, "e-99999000");
+    assert_int_equal(parse(SHMSEG_FLOAT, text, &v), -ERANGE);
+    free(text);
+}
+
 static void test_parse_float_round_trip(void **state)
 {
     (void)state;
@@ -517,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_parse_int),
         cmocka_unit_test(test_parse_float),
         cmocka_unit_test(test_parse_float_long),
+        cmocka_unit_test(test_parse_float_huge_scales),
         cmocka_unit_test(test_parse_float_round_trip),
         cmocka_unit_test(test_parse_other_types),
         cmocka_unit_test(test_parse_errors),

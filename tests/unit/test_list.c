@@ -684,6 +684,93 @@ static void test_no_torn_numbers(void **state)
     shmseg_list_close(t.l);
 }
 
+struct scribble {
+    int64_t *word;
+    int64_t good;
+    volatile bool stop;
+};
+
+static void *scribbler(void *arg)
+{
+    struct scribble *sc = arg;
+    for (long k = 0; !sc->stop; k++)
+        __atomic_store_n(sc->word, (k & 1) ? sc->good : (INT64_C(1) << 40),
+                         __ATOMIC_RELAXED);
+    return NULL;
+}
+
+/* Another process rewrites offsets[N] while lists are attached: a handle
+ * must keep the size its check proved, not re-read it (it once did, and
+ * then indexed 1 TiB past the buffer). */
+static void test_header_race_during_attach(void **state)
+{
+    struct image im;
+    struct shmseg_value v;
+    pthread_t th;
+    (void)state;
+
+    expected_image(&im);
+    unsigned char *buf = aligned_alloc(8, (im.len + 7) / 8 * 8);
+    assert_alloc(buf);
+    memcpy(buf, im.b, im.len);
+    struct scribble sc = {.word = (int64_t *)(void *)(buf + 8 + 8 * 6)};
+    sc.good = *sc.word;
+    assert_int_equal(pthread_create(&th, NULL, scribbler, &sc), 0);
+    long attached = 0;
+    for (int k = 0; k < 20000; k++) {
+        shmseg_list *l;
+        if (shmseg_list_wrap(buf, im.len, true, &l) < 0)
+            continue;
+        attached++;
+        /* Any result but a crash (or an ASan report) will do. */
+        shmseg_list_get(l, 5, &v);
+        shmseg_list_set(l, 5, &BYTES("abc"));
+        shmseg_list_get(l, 0, &v);
+        shmseg_list_close(l);
+    }
+    sc.stop = true;
+    pthread_join(th, NULL);
+    free(buf);
+    print_message("attached %ld of 20000 times while offsets[N] changed\n",
+                  attached);
+}
+
+/* A number in a slot larger than any str/bytes format can name is not
+ * something CPython writes: storing text there could not be described. */
+static void test_check_rejects_oversized_slot(void **state)
+{
+    (void)state;
+    for (size_t slot = SHMSEG_LIST_MAX_SLOT; slot <= SHMSEG_LIST_MAX_SLOT + 8;
+         slot += 8) {
+        size_t size = 16 + 8 + slot + 8 + 1;
+        unsigned char *b = calloc(1, size);
+        assert_alloc(b);
+        int64_t one = 1, end = (int64_t)slot;
+        memcpy(b, &one, 8);
+        memcpy(b + 16, &end, 8);
+        b[24 + slot] = 'q'; /* format "q", code 0 */
+        int want = slot <= SHMSEG_LIST_MAX_SLOT ? 0 : -EBADMSG;
+        assert_int_equal(shmseg_list_check(b, size, NULL), want);
+        free(b);
+    }
+}
+
+/* The list points into its segment's mapping: resizing it would pull the
+ * memory from under the list. */
+static void test_list_segment_not_resizable(void **state)
+{
+    shmseg_list *l = make_sample(F(state), "pinned");
+    struct shmseg_value v;
+
+    shmseg *seg = shmseg_list_segment(l);
+    assert_non_null(seg);
+    assert_int_equal(shmseg_resize(seg, 1 << 20), -EBUSY);
+    assert_int_equal(shmseg_resize(seg, 0), -EBUSY);
+    assert_int_equal(shmseg_list_get(l, 0, &v), 0);
+    assert_int_equal(v.u.i, 7);
+    shmseg_list_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +791,9 @@ int main(void)
         FIXTURE_TEST(test_attach_errors),
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_header_damaged_after_attach),
+        cmocka_unit_test(test_header_race_during_attach),
+        cmocka_unit_test(test_check_rejects_oversized_slot),
+        FIXTURE_TEST(test_list_segment_not_resizable),
         cmocka_unit_test(test_check_rejects),
         cmocka_unit_test(test_check_accepts),
         FIXTURE_TEST(test_text),

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 static struct fixture *F(void **state)
 {
@@ -255,6 +257,19 @@ static void test_attach_non_regular(void **state)
     assert_int_equal(shmseg_attach(f->ns, "fifo", SHMSEG_RDONLY, &seg),
                      -ENODEV);
     assert_int_equal(shmseg_attach(f->ns, "fifo", 0, &seg), -ENODEV);
+
+    /* A socket cannot even be opened (ENXIO): still "not a segment". */
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_true(sock >= 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    const char *path = in_dir(f, "sock");
+    assert_true(strlen(path) < sizeof(sun.sun_path));
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(sock, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    assert_int_equal(shmseg_attach(f->ns, "sock", 0, &seg), -ENODEV);
+    assert_int_equal(shmseg_attach(f->ns, "sock", SHMSEG_RDONLY, &seg),
+                     -ENODEV);
+    close(sock);
     shmseg_close(target);
 }
 
@@ -548,6 +563,8 @@ static void test_strerror(void **state)
     assert_string_equal(shmseg_strerror(EBADMSG), "not a valid ShareableList");
     assert_string_equal(shmseg_strerror(-ENOENT), "No such file or directory");
     assert_string_equal(shmseg_strerror(0), "success");
+    assert_string_equal(shmseg_strerror(INT_MIN), "unknown error");
+    assert_non_null(shmseg_strerror(INT_MAX));
     assert_non_null(shmseg_strerror(-EILSEQ));
     assert_non_null(shmseg_strerror(-ENODEV));
     assert_string_equal(shmseg_strerror(-99999), "unknown error");
