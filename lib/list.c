@@ -45,6 +45,8 @@ struct shmseg_list {
     size_t size;
     size_t n;
     size_t data_size; /* offsets[N] */
+    /* Where the parts start, fixed by n and data_size. */
+    unsigned char *data, *fmts, *codes;
     bool writable;
 };
 
@@ -99,14 +101,23 @@ static int classify(const unsigned char fmt[FMT_LEN], unsigned code,
      * into text. */
     if (slot > SHMSEG_LIST_MAX_SLOT)
         return -EBADMSG;
-    if (memcmp(fmt, FMT_INT, FMT_LEN) == 0)
-        return code == CODE_NUMBER ? SHMSEG_INT : -EBADMSG;
-    if (memcmp(fmt, FMT_FLOAT, FMT_LEN) == 0)
-        return code == CODE_NUMBER ? SHMSEG_FLOAT : -EBADMSG;
-    if (memcmp(fmt, FMT_BOOL, FMT_LEN) == 0)
-        return code == CODE_NUMBER ? SHMSEG_BOOL : -EBADMSG;
-    if (memcmp(fmt, FMT_NONE, FMT_LEN) == 0)
-        return code == CODE_NONE ? SHMSEG_NONE : -EBADMSG;
+    switch (code) {
+    case CODE_NUMBER:
+        if (memcmp(fmt, FMT_INT, FMT_LEN) == 0)
+            return SHMSEG_INT;
+        if (memcmp(fmt, FMT_FLOAT, FMT_LEN) == 0)
+            return SHMSEG_FLOAT;
+        if (memcmp(fmt, FMT_BOOL, FMT_LEN) == 0)
+            return SHMSEG_BOOL;
+        return -EBADMSG;
+    case CODE_NONE:
+        return memcmp(fmt, FMT_NONE, FMT_LEN) == 0 ? SHMSEG_NONE : -EBADMSG;
+    case CODE_STR:
+    case CODE_BYTES:
+        break;
+    default:
+        return -EBADMSG;
+    }
 
     /* "<k>s": k in decimal without leading zeros, then NULs. */
     size_t k = 0, i = 0;
@@ -119,11 +130,7 @@ static int classify(const unsigned char fmt[FMT_LEN], unsigned code,
     for (i++; i < FMT_LEN; i++)
         if (fmt[i] != '\0')
             return -EBADMSG;
-    if (code == CODE_STR)
-        return SHMSEG_STR;
-    if (code == CODE_BYTES)
-        return SHMSEG_BYTES;
-    return -EBADMSG;
+    return code == CODE_STR ? SHMSEG_STR : SHMSEG_BYTES;
 }
 
 /* The 8 format bytes CPython stores for a value of @type in a @slot. */
@@ -286,6 +293,9 @@ static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
     /* What the check proved offsets[N] to be.  Never read it again from
      * the mapping: another process may have changed it since. */
     l->data_size = size - data_start(n) - (FMT_LEN + 1) * n;
+    l->data = l->base + data_start(n);
+    l->fmts = l->base + formats_start(l);
+    l->codes = l->base + codes_start(l);
     l->writable = writable;
     if (seg)
         shmseg__pin(seg);
@@ -426,7 +436,9 @@ struct slot_ref {
     enum shmseg_type type;
 };
 
-static int locate(const shmseg_list *l, size_t i, struct slot_ref *r)
+/* On every element access: worth inlining. */
+static inline __attribute__((always_inline)) int
+locate(const shmseg_list *l, size_t i, struct slot_ref *r)
 {
     if (i >= l->n)
         return -ERANGE;
@@ -434,12 +446,12 @@ static int locate(const shmseg_list *l, size_t i, struct slot_ref *r)
     uint64_t a = load_word(offsets + 8 * i);
     uint64_t b = load_word(offsets + 8 * (i + 1));
     /* Re-checked on every access: another process may have changed them. */
-    if (b <= a || b > l->data_size || a % SLOT_ALIGN || b % SLOT_ALIGN)
+    if (b <= a || b > l->data_size || (a | b) % SLOT_ALIGN)
         return -EBADMSG;
-    r->data = l->base + data_start(l->n) + a;
+    r->data = l->data + a;
     r->slot = (size_t)(b - a);
-    r->fmt = l->base + formats_start(l) + FMT_LEN * i;
-    r->code = l->base + codes_start(l) + i;
+    r->fmt = l->fmts + FMT_LEN * i;
+    r->code = l->codes + i;
     int type = classify(r->fmt, *r->code, r->slot);
     if (type < 0)
         return type;
@@ -483,7 +495,10 @@ int shmseg_list_get(const shmseg_list *list, size_t i, struct shmseg_value *out)
         return 0;
     case SHMSEG_STR:
     case SHMSEG_BYTES: {
+        /* Slots are whole 8-byte words: strip NUL words, then bytes. */
         size_t len = r.slot;
+        while (len >= 8 && load_i64(r.data + len - 8) == 0)
+            len -= 8;
         while (len && r.data[len - 1] == '\0')
             len--;
         out->u.s.ptr = (const char *)r.data;
