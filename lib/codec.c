@@ -102,22 +102,28 @@ int shmseg_type_parse(const char *name, enum shmseg_type *out)
 
 /* --- float repr ------------------------------------------------------------ */
 
-/* Decimal digits (no leading or trailing zeros) and the exponent of the
- * first one: x = 0.d1d2d3... * 10^(exp10 + 1), i.e. d1.d2d3... * 10^exp10. */
+/* Decimal digits (no leading zero) and the exponent of the first one:
+ * x = d1.d2d3... * 10^exp10. */
 struct decimal {
     char digits[20];
     int ndigits;
     int exp10;
 };
 
-/* Does digits * 10^exp10 (in d1.d2... form) read back as exactly x? */
-static bool round_trips(const struct decimal *d, double x)
+/* The double strtod() makes of the decimal, written as "DDDDe<exp>" (the
+ * digits as an integer, scaled): no decimal point, so no locale. */
+static double decimal_read(const struct decimal *d)
 {
     char buf[48];
-    /* "DDDDe<exp>": the integer DDDD scaled; no decimal point, so no locale. */
     snprintf(buf, sizeof(buf), "%.*se%d", d->ndigits, d->digits,
              d->exp10 - (d->ndigits - 1));
-    double y = strtod(buf, NULL);
+    return strtod(buf, NULL);
+}
+
+/* Does the decimal read back as exactly x? */
+static bool round_trips(const struct decimal *d, double x)
+{
+    double y = decimal_read(d);
     return memcmp(&x, &y, sizeof(x)) == 0;
 }
 
@@ -164,10 +170,7 @@ static void digits_step(struct decimal *d, int dir)
  * is on the same side as the decimal itself. */
 static int decimal_side(const struct decimal *d, double x)
 {
-    char buf[48];
-    snprintf(buf, sizeof(buf), "%.*se%d", d->ndigits, d->digits,
-             d->exp10 - (d->ndigits - 1));
-    return strtod(buf, NULL) < x ? -1 : 1;
+    return decimal_read(d) < x ? -1 : 1;
 }
 
 /*
