@@ -120,11 +120,14 @@ static double decimal_read(const struct decimal *d)
     return strtod(buf, NULL);
 }
 
-/* Does the decimal read back as exactly x? */
-static bool round_trips(const struct decimal *d, double x)
+static bool same_double(double x, double y)
 {
-    double y = decimal_read(d);
     return memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
 }
 
 /* x > 0, finite: the @p most significant digits, correctly rounded. */
@@ -135,7 +138,7 @@ static void digits_rounded(double x, int p, struct decimal *d)
     d->ndigits = 0;
     const char *c = buf;
     for (; c < buf + n && *c != 'e'; c++)
-        if (*c >= '0' && *c <= '9') /* skips the locale's decimal point */
+        if (is_digit(*c)) /* skips the locale's decimal point */
             d->digits[d->ndigits++] = *c;
     d->exp10 = atoi(c + 1);
 }
@@ -165,14 +168,6 @@ static void digits_step(struct decimal *d, int dir)
     }
 }
 
-/* Which side of x (both positive) a decimal that does not read back as x
- * lies on: -1 below, +1 above.  strtod rounds monotonically, so its result
- * is on the same side as the decimal itself. */
-static int decimal_side(const struct decimal *d, double x)
-{
-    return decimal_read(d) < x ? -1 : 1;
-}
-
 /*
  * Is there a decimal of @p significant digits that reads back as x?  If so,
  * put the one closest to x in @d.  The correctly rounded p digits are the
@@ -186,11 +181,13 @@ static int decimal_side(const struct decimal *d, double x)
 static bool digits_fit(double x, int p, struct decimal *d)
 {
     digits_rounded(x, p, d);
-    if (round_trips(d, x))
+    double y = decimal_read(d);
+    if (same_double(x, y))
         return true;
+    /* strtod rounds monotonically: y lies on the decimal's side of x. */
     struct decimal other = *d;
-    digits_step(&other, -decimal_side(d, x));
-    if (round_trips(&other, x)) {
+    digits_step(&other, y < x ? 1 : -1);
+    if (same_double(x, decimal_read(&other))) {
         *d = other;
         return true;
     }
@@ -353,11 +350,6 @@ ssize_t shmseg_value_format(const struct shmseg_value *v, char *buf,
 }
 
 /* --- parsing values ------------------------------------------------------- */
-
-static bool is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
 
 static int parse_int(const char *s, size_t len, int64_t *out)
 {

@@ -42,7 +42,6 @@ static const char FMT_NONE[FMT_LEN] = {'x', 'x', 'x', 'x', 'x', 'x', '?', 'x'};
 struct shmseg_list {
     shmseg *seg; /* owned segment, NULL for a wrapped buffer */
     unsigned char *base;
-    size_t size;
     size_t n;
     size_t data_size; /* offsets[N] */
     /* Where the parts start, fixed by n and data_size. */
@@ -57,14 +56,15 @@ static size_t data_start(size_t n)
     return 8 * (n + 2);
 }
 
-static size_t formats_start(const shmseg_list *l)
+/* Bytes a list of @n elements with a data area of @data_size bytes takes. */
+static size_t list_size(size_t n, size_t data_size)
 {
-    return data_start(l->n) + l->data_size;
+    return data_start(n) + data_size + (FMT_LEN + 1) * n;
 }
 
-static size_t codes_start(const shmseg_list *l)
+static bool is_text(enum shmseg_type type)
 {
-    return formats_start(l) + FMT_LEN * l->n;
+    return type == SHMSEG_STR || type == SHMSEG_BYTES;
 }
 
 /* Unaligned native int64 load, for the validator (any buffer). */
@@ -210,7 +210,7 @@ static uint64_t word_for(const struct shmseg_value *v)
  * Callers first reject str/bytes of SHMSEG_LIST_MAX_SLOT bytes or more. */
 static size_t slot_for(const struct shmseg_value *v)
 {
-    if (v->type != SHMSEG_STR && v->type != SHMSEG_BYTES)
+    if (!is_text(v->type))
         return SLOT_ALIGN;
     return SLOT_ALIGN * (v->u.s.len / SLOT_ALIGN + 1);
 }
@@ -239,10 +239,10 @@ static int value_check(const struct shmseg_value *v)
 
 /* --- validation ------------------------------------------------------------ */
 
-int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
+/* shmseg_list_check(), also giving the data area's size. */
+static int check(const unsigned char *p, size_t size, size_t *n_out,
+                 size_t *data_size_out)
 {
-    const unsigned char *p = buf;
-
     /* The smallest list, [], is N and offsets[0]: 16 bytes. */
     if (!p || size < 16)
         return -EBADMSG;
@@ -252,7 +252,7 @@ int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
     if (sn < 0 || (uint64_t)sn > (size - 16) / (8 + SLOT_ALIGN + FMT_LEN + 1))
         return -EBADMSG;
     size_t n = (size_t)sn;
-    size_t data_size = size - 16 - (2 * FMT_LEN + 1) * n;
+    size_t data_size = size - list_size(n, 0);
     const unsigned char *offsets = p + 8;
     const unsigned char *fmts = p + data_start(n) + data_size;
     const unsigned char *codes = fmts + FMT_LEN * n;
@@ -269,38 +269,53 @@ int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
         if (classify(fmts + FMT_LEN * i, codes[i], (size_t)(b - a)) < 0)
             return -EBADMSG;
     }
-    if (n_out)
-        *n_out = n;
+    *n_out = n;
+    *data_size_out = data_size;
     return 0;
+}
+
+int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
+{
+    size_t n, data_size;
+    int err = check(buf, size, &n, &data_size);
+    if (err == 0 && n_out)
+        *n_out = n;
+    return err;
 }
 
 /* --- handles ----------------------------------------------------------------- */
 
-static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
-                shmseg_list **out)
+/* A handle on the list of @n elements and @data_size data bytes at @base.
+ * The sizes come from the check (or the layout we wrote), never again from
+ * the mapping: another process may have changed those bytes since. */
+static int new_handle(unsigned char *base, size_t n, size_t data_size,
+                      bool writable, shmseg *seg, shmseg_list **out)
 {
-    size_t n;
-    int err = shmseg_list_check(buf, size, &n);
-    if (err < 0)
-        return err;
     shmseg_list *l = malloc(sizeof(*l));
     if (!l)
         return -ENOMEM;
     l->seg = seg;
-    l->base = buf;
-    l->size = size;
+    l->base = base;
     l->n = n;
-    /* What the check proved offsets[N] to be.  Never read it again from
-     * the mapping: another process may have changed it since. */
-    l->data_size = size - data_start(n) - (FMT_LEN + 1) * n;
-    l->data = l->base + data_start(n);
-    l->fmts = l->base + formats_start(l);
-    l->codes = l->base + codes_start(l);
+    l->data_size = data_size;
+    l->data = base + data_start(n);
+    l->fmts = l->data + data_size;
+    l->codes = l->fmts + FMT_LEN * n;
     l->writable = writable;
     if (seg)
         shmseg__pin(seg);
     *out = l;
     return 0;
+}
+
+static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
+                shmseg_list **out)
+{
+    size_t n, data_size;
+    int err = check(buf, size, &n, &data_size);
+    if (err < 0)
+        return err;
+    return new_handle(buf, n, data_size, writable, seg, out);
 }
 
 int shmseg_list_wrap(void *buf, size_t size, bool writable, shmseg_list **out)
@@ -350,33 +365,30 @@ size_t shmseg_list_len(const shmseg_list *list)
     return list->n;
 }
 
-/* Writes every field of a new list into @p; the bytes are already zero. */
-static void lay_out(unsigned char *p, const struct shmseg_value *values,
-                    size_t n, size_t data_size)
+/* Writes every field of the new list @l from @values; the bytes are
+ * already zero. */
+static void lay_out(shmseg_list *l, const struct shmseg_value *values)
 {
-    unsigned char *offsets = p + 8;
-    unsigned char *data = p + data_start(n);
-    unsigned char *fmts = data + data_size;
-    unsigned char *codes = fmts + FMT_LEN * n;
-    int64_t sn = (int64_t)n, off = 0;
+    unsigned char *offsets = l->base + 8;
+    int64_t sn = (int64_t)l->n, off = 0;
 
-    memcpy(p, &sn, 8);
-    for (size_t i = 0; i < n; i++) {
+    memcpy(l->base, &sn, 8);
+    for (size_t i = 0; i < l->n; i++) {
         const struct shmseg_value *v = &values[i];
         size_t slot = slot_for(v);
 
         memcpy(offsets + 8 * i, &off, 8);
-        if (v->type == SHMSEG_STR || v->type == SHMSEG_BYTES) {
+        if (is_text(v->type)) {
             if (v->u.s.len)
-                memcpy(data + off, v->u.s.ptr, v->u.s.len);
+                memcpy(l->data + off, v->u.s.ptr, v->u.s.len);
         } else {
-            store_word(data + off, word_for(v));
+            store_word(l->data + off, word_for(v));
         }
-        format_for(v->type, slot, fmts + FMT_LEN * i);
-        codes[i] = (unsigned char)code_for(v->type);
+        format_for(v->type, slot, l->fmts + FMT_LEN * i);
+        l->codes[i] = (unsigned char)code_for(v->type);
         off += (int64_t)slot;
     }
-    memcpy(offsets + 8 * n, &off, 8);
+    memcpy(offsets + 8 * l->n, &off, 8);
 }
 
 int shmseg_list_create(const shmseg_ns *ns, const char *name,
@@ -399,30 +411,29 @@ int shmseg_list_create(const shmseg_ns *ns, const char *name,
         err = value_check(&values[i]);
         if (err < 0)
             return err;
-        bool text = values[i].type == SHMSEG_STR ||
-                    values[i].type == SHMSEG_BYTES;
-        if (text && values[i].u.s.len >= SHMSEG_LIST_MAX_SLOT)
+        if (is_text(values[i].type) &&
+            values[i].u.s.len >= SHMSEG_LIST_MAX_SLOT)
             return -EFBIG;
         slot = slot_for(&values[i]);
         if (data_size > (size_t)INT64_MAX / 2 - slot)
             return -EFBIG;
         data_size += slot;
     }
-    size = data_start(n) + data_size + (FMT_LEN + 1) * n;
+    size = list_size(n, data_size);
     if (size < data_size)
         return -EFBIG;
 
     err = shmseg_create(ns, name, size, mode, &seg);
     if (err < 0)
         return err;
-    lay_out(shmseg_data(seg), values, n, data_size);
-    err = wrap(shmseg_data(seg), size, true, seg, out);
+    err = new_handle(shmseg_data(seg), n, data_size, true, seg, out);
     if (err < 0) {
-        /* Only -ENOMEM can get here: what we laid out is a valid list. */
         shmseg_unlink(ns, shmseg_name(seg));
         shmseg_close(seg);
+        return err;
     }
-    return err;
+    lay_out(*out, values);
+    return 0;
 }
 
 /* --- elements ---------------------------------------------------------------- */
@@ -524,7 +535,7 @@ int shmseg_list_set(shmseg_list *list, size_t i, const struct shmseg_value *v)
     err = locate(list, i, &r);
     if (err < 0)
         return err;
-    bool text = v->type == SHMSEG_STR || v->type == SHMSEG_BYTES;
+    bool text = is_text(v->type);
     if (text && v->u.s.len > r.slot)
         return -EFBIG;
 
