@@ -3,10 +3,11 @@
 #
 #   ./scripts/fuzz.sh [--build DIR] [--seconds N]
 #
-# Builds DIR (default build-fuzz, clang, ASan+UBSan) when needed, seeds each
-# target's corpus (lists written by CPython, element texts), runs each target
-# for N seconds (default 600) and prints the executions it ran.  Crashes are
-# saved as tests/fuzz/crashes/<target>-*; a crash fails the run.
+# Builds DIR (default build-fuzz, clang, ASan+UBSan; quiet when up to date),
+# seeds each target's corpus (lists written by CPython, element texts), runs
+# each target for N seconds (default 600) and prints the executions it ran.
+# --seconds 0 only builds.  Crashes are saved as tests/fuzz/crashes/<target>-*;
+# a crash fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +21,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -f "$build/build.ninja" ]; then
-  CC=clang BUILD_DIR=$build ./scripts/setup.sh -Dfuzz=true \
-    -Db_sanitize=address,undefined -Db_lundef=false
-fi
+CC=clang BUILD_DIR=$build ./scripts/setup.sh -Dfuzz=true \
+  -Db_sanitize=address,undefined -Db_lundef=false
+[ "$seconds" -gt 0 ] || exit 0
 
 corpus=$build/fuzz-corpus
 mkdir -p "$corpus" tests/fuzz/crashes

@@ -29,8 +29,7 @@ BUILD_DIR=build-asan ./scripts/setup.sh -Db_sanitize=address,undefined -Db_lunde
 meson test -C build-asan --print-errorlogs
 
 section "build (clang, with the fuzz targets) and unit tests"
-CC=clang BUILD_DIR=build-fuzz ./scripts/setup.sh -Dfuzz=true \
-  -Db_sanitize=address,undefined -Db_lundef=false
+./scripts/fuzz.sh --build build-fuzz --seconds 0
 meson test -C build-fuzz --suite unit --print-errorlogs
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then

@@ -91,19 +91,23 @@ static void on_signal(int sig)
 }
 
 static const int CAUGHT_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_CAUGHT (sizeof(CAUGHT_SIGNALS) / sizeof(CAUGHT_SIGNALS[0]))
+
+static void caught_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t k = 0; k < N_CAUGHT; k++)
+        sigaddset(set, CAUGHT_SIGNALS[k]);
+}
 
 static int install_handlers(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (size_t k = 0; k < sizeof(CAUGHT_SIGNALS) / sizeof(CAUGHT_SIGNALS[0]);
-         k++)
-        sigaddset(&sa.sa_mask, CAUGHT_SIGNALS[k]);
+    caught_set(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    for (size_t k = 0; k < sizeof(CAUGHT_SIGNALS) / sizeof(CAUGHT_SIGNALS[0]);
-         k++)
+    for (size_t k = 0; k < N_CAUGHT; k++)
         if (sigaction(CAUGHT_SIGNALS[k], &sa, NULL) != 0)
             return -errno;
     return 0;
@@ -114,10 +118,7 @@ static int install_handlers(void)
 static void block_signals(sigset_t *old)
 {
     sigset_t set;
-    sigemptyset(&set);
-    for (size_t k = 0; k < sizeof(CAUGHT_SIGNALS) / sizeof(CAUGHT_SIGNALS[0]);
-         k++)
-        sigaddset(&set, CAUGHT_SIGNALS[k]);
+    caught_set(&set);
     sigprocmask(SIG_BLOCK, &set, old);
 }
 
