@@ -522,9 +522,35 @@ int shmseg_list_get(const shmseg_list *list, size_t i, struct shmseg_value *out)
     return -EBADMSG;
 }
 
-int shmseg_list_set(shmseg_list *list, size_t i, const struct shmseg_value *v)
+/* Store the checked value @v in the located element @r. */
+static int store(const struct slot_ref *r, const struct shmseg_value *v)
 {
     unsigned char fmt[FMT_LEN];
+    bool text = is_text(v->type);
+
+    if (text && v->u.s.len > r->slot)
+        return -EFBIG;
+    /* CPython's order: format and code first, then the value.  A number of
+     * the same type (the common case) is a single 8-byte store. */
+    format_for(v->type, r->slot, fmt);
+    if (memcmp(r->fmt, fmt, FMT_LEN) != 0)
+        memcpy(r->fmt, fmt, FMT_LEN);
+    unsigned code = code_for(v->type);
+    if (*r->code != code)
+        *r->code = (unsigned char)code;
+    if (text) {
+        /* memmove: the value may come from this very slot. */
+        if (v->u.s.len)
+            memmove(r->data, v->u.s.ptr, v->u.s.len);
+        memset(r->data + v->u.s.len, 0, r->slot - v->u.s.len);
+    } else {
+        store_word(r->data, word_for(v));
+    }
+    return 0;
+}
+
+int shmseg_list_set(shmseg_list *list, size_t i, const struct shmseg_value *v)
+{
     struct slot_ref r;
 
     int err = value_check(v);
@@ -535,27 +561,7 @@ int shmseg_list_set(shmseg_list *list, size_t i, const struct shmseg_value *v)
     err = locate(list, i, &r);
     if (err < 0)
         return err;
-    bool text = is_text(v->type);
-    if (text && v->u.s.len > r.slot)
-        return -EFBIG;
-
-    /* CPython's order: format and code first, then the value.  A number of
-     * the same type (the common case) is a single 8-byte store. */
-    format_for(v->type, r.slot, fmt);
-    if (memcmp(r.fmt, fmt, FMT_LEN) != 0)
-        memcpy(r.fmt, fmt, FMT_LEN);
-    unsigned code = code_for(v->type);
-    if (*r.code != code)
-        *r.code = (unsigned char)code;
-    if (text) {
-        /* memmove: the value may come from this very slot. */
-        if (v->u.s.len)
-            memmove(r.data, v->u.s.ptr, v->u.s.len);
-        memset(r.data + v->u.s.len, 0, r.slot - v->u.s.len);
-    } else {
-        store_word(r.data, word_for(v));
-    }
-    return 0;
+    return store(&r, v);
 }
 
 ssize_t shmseg_list_get_text(const shmseg_list *list, size_t i, char *buf,
@@ -572,17 +578,18 @@ int shmseg_list_set_text(shmseg_list *list, size_t i, const char *text,
                          size_t len)
 {
     struct shmseg_value v;
-    enum shmseg_type type;
+    struct slot_ref r;
 
     if (!list->writable)
         return -EBADF;
-    int err = shmseg_list_type(list, i, &type);
+    int err = locate(list, i, &r);
     if (err < 0)
         return err;
-    err = shmseg_value_parse(type, text, len, &v);
+    /* A parsed value is one a list can hold: no value_check() needed. */
+    err = shmseg_value_parse(r.type, text, len, &v);
     if (err < 0)
         return err;
-    return shmseg_list_set(list, i, &v);
+    return store(&r, &v);
 }
 
 ssize_t shmseg_list_format(const shmseg_list *list, char *buf, size_t cap)
