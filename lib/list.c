@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* CPython's back-transform codes. */
 enum {
@@ -239,22 +241,24 @@ static int value_check(const struct shmseg_value *v)
 
 /* --- validation ------------------------------------------------------------ */
 
-/* shmseg_list_check(), also giving the data area's size. */
-static int check(const unsigned char *p, size_t size, size_t *n_out,
-                 size_t *data_size_out)
+/* The largest N a list of @size bytes can hold: each element takes at least
+ * an offset, an 8-byte slot, a format and a code.  Bounding N first keeps
+ * every product below from overflowing. */
+static bool n_fits(int64_t sn, size_t size)
 {
-    /* The smallest list, [], is N and offsets[0]: 16 bytes. */
-    if (!p || size < 16)
-        return -EBADMSG;
-    int64_t sn = load_i64(p);
-    /* Each element takes at least an offset, an 8-byte slot, a format and
-     * a code: bounding N first keeps every product below from overflowing. */
-    if (sn < 0 || (uint64_t)sn > (size - 16) / (8 + SLOT_ALIGN + FMT_LEN + 1))
-        return -EBADMSG;
-    size_t n = (size_t)sn;
+    return size >= 16 && sn >= 0 &&
+           (uint64_t)sn <= (size - 16) / (8 + SLOT_ALIGN + FMT_LEN + 1);
+}
+
+/*
+ * The checks of shmseg_list_check() on a list of @n elements (n_fits()) and
+ * @size bytes, given its offsets[0..n] and its n formats followed by n
+ * codes: the only parts the check reads.
+ */
+static int check_parts(size_t n, size_t size, const unsigned char *offsets,
+                       const unsigned char *fmts, size_t *data_size_out)
+{
     size_t data_size = size - list_size(n, 0);
-    const unsigned char *offsets = p + 8;
-    const unsigned char *fmts = p + data_start(n) + data_size;
     const unsigned char *codes = fmts + FMT_LEN * n;
 
     if (load_i64(offsets) != 0 ||
@@ -269,15 +273,85 @@ static int check(const unsigned char *p, size_t size, size_t *n_out,
         if (classify(fmts + FMT_LEN * i, codes[i], (size_t)(b - a)) < 0)
             return -EBADMSG;
     }
-    *n_out = n;
     *data_size_out = data_size;
     return 0;
+}
+
+/* shmseg_list_check(), also giving the data area's size. */
+static int check(const unsigned char *p, size_t size, size_t *n_out,
+                 size_t *data_size_out)
+{
+    if (!p || size < 16 || !n_fits(load_i64(p), size))
+        return -EBADMSG;
+    size_t n = (size_t)load_i64(p);
+    int err = check_parts(n, size, p + 8, p + size - (FMT_LEN + 1) * n,
+                          data_size_out);
+    if (err == 0)
+        *n_out = n;
+    return err;
 }
 
 int shmseg_list_check(const void *buf, size_t size, size_t *n_out)
 {
     size_t n, data_size;
     int err = check(buf, size, &n, &data_size);
+    if (err == 0 && n_out)
+        *n_out = n;
+    return err;
+}
+
+/* Read exactly @len bytes at @off, or -EBADMSG if the file is shorter. */
+static int pread_full(int fd, void *buf, size_t len, off_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pread(fd, (char *)buf + done, len - done,
+                          off + (off_t)done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -EBADMSG; /* shrunk under us: not a list now */
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+int shmseg_list_check_fd(int fd, size_t *n_out)
+{
+    struct stat st;
+    unsigned char head[16];
+
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EBADMSG;
+    size_t size = (size_t)st.st_size;
+    if (size < 16)
+        return -EBADMSG;
+    int err = pread_full(fd, head, sizeof(head), 0);
+    if (err < 0)
+        return err;
+    if (!n_fits(load_i64(head), size))
+        return -EBADMSG;
+    size_t n = (size_t)load_i64(head);
+    /* Most segments that are not lists stop here, on the size. */
+    if (load_i64(head + 8) != 0 || size - list_size(n, 0) < 8 * n)
+        return -EBADMSG;
+
+    size_t offsets_len = 8 * (n + 1), tail_len = (FMT_LEN + 1) * n;
+    unsigned char *buf = malloc(offsets_len + tail_len);
+    if (!buf)
+        return -ENOMEM;
+    err = pread_full(fd, buf, offsets_len, 8);
+    if (err == 0)
+        err = pread_full(fd, buf + offsets_len, tail_len,
+                         (off_t)(size - tail_len));
+    size_t data_size;
+    if (err == 0)
+        err = check_parts(n, size, buf, buf + offsets_len, &data_size);
+    free(buf);
     if (err == 0 && n_out)
         *n_out = n;
     return err;

@@ -266,6 +266,16 @@ typedef struct shmseg_list shmseg_list;
 int shmseg_list_check(const void *buf, size_t size, size_t *n);
 
 /*
+ * shmseg_list_check() on the open file @fd, read with pread(2): no mapping,
+ * so a file that another process shrinks meanwhile is simply not a list
+ * (no SIGBUS).  Reads the header and the formats, never the data area, and
+ * rejects most files that are not lists after reading 16 bytes.
+ * Errors: -EBADMSG (not a valid list, or not a regular file), -ENOMEM, and
+ * the errors of fstat(2) and pread(2).
+ */
+int shmseg_list_check_fd(int fd, size_t *n);
+
+/*
  * Create a list segment holding @values[0..@n) (named @name, or a generated
  * name when NULL), mode as in shmseg_create().  The bytes written are those
  * CPython writes for the same values.

@@ -4,6 +4,8 @@
  * The validator must never read outside the buffer (ASan checks: the copy is
  * a heap block of exactly the input's size), and a buffer it accepts must be
  * fully readable as a list: every element's get, text and the format.
+ * The pread-based shmseg_list_check_fd() must judge the same bytes, held in
+ * a memfd, exactly as the in-memory validator does.
  */
 #include "shmseg.h"
 
@@ -11,8 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+
+/* One memfd for every input: a new one per run would cost more than the
+ * checks. */
+static int fd = -1;
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
@@ -29,6 +37,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         memcpy(buf, data, size);
 
     int rc = shmseg_list_check(buf, size, &n);
+    if (fd < 0)
+        fd = memfd_create("fuzz_list", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, 0) < 0 ||
+        pwrite(fd, data, size, 0) != (ssize_t)size)
+        abort();
+    size_t n_fd = 0;
+    if (shmseg_list_check_fd(fd, &n_fd) != rc || (rc == 0 && n_fd != n))
+        abort();
     if (rc == 0) {
         if (shmseg_list_wrap(buf, size, true, &l) != 0)
             abort(); /* the validator accepted it */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #define INT(x) ((struct shmseg_value){.type = SHMSEG_INT, .u.i = (x)})
 #define FLT(x) ((struct shmseg_value){.type = SHMSEG_FLOAT, .u.f = (x)})
@@ -493,7 +494,21 @@ static void test_header_damaged_after_attach(void **state)
     free(buf);
 }
 
-/* shmseg_list_check over one damaged copy of the sample image. */
+/* shmseg_list_check_fd() on a file holding @len bytes of @b. */
+static int check_as_file(const void *b, size_t len, size_t *n)
+{
+    int fd = memfd_create("shmfs-unit-list", MFD_CLOEXEC);
+    if (fd < 0 || write(fd, b, len) != (ssize_t)len) {
+        fail_msg("memfd: %s", strerror(errno));
+        return -EIO;
+    }
+    int rc = shmseg_list_check_fd(fd, n);
+    close(fd);
+    return rc;
+}
+
+/* shmseg_list_check over one damaged copy of the sample image; the pread
+ * version of the check must give the same answer on the same bytes. */
 static int check_damaged(void (*damage)(struct image *))
 {
     struct image im;
@@ -507,6 +522,7 @@ static int check_damaged(void (*damage)(struct image *))
     memcpy(copy, im.b, im.len);
     int rc = shmseg_list_check(copy, im.len, NULL);
     free(copy);
+    assert_int_equal(check_as_file(im.b, im.len, NULL), rc);
     return rc;
 }
 
@@ -577,6 +593,9 @@ static void test_check_accepts(void **state)
     expected_image(&im);
     assert_int_equal(shmseg_list_check(im.b, im.len, &n), 0);
     assert_int_equal(n, 6);
+    n = 0;
+    assert_int_equal(check_as_file(im.b, im.len, &n), 0);
+    assert_int_equal(n, 6);
     /* Any alignment. */
     unsigned char *odd = malloc(im.len + 1);
     assert_alloc(odd);
@@ -591,6 +610,17 @@ static void test_check_accepts(void **state)
     memset(im.b, 0, 16);
     assert_int_equal(shmseg_list_check(im.b, 16, &n), 0);
     assert_int_equal(n, 0);
+    assert_int_equal(check_as_file(im.b, 16, &n), 0);
+    /* A larger zero-filled segment (a fresh SharedMemory) is not a list. */
+    static const unsigned char zeros[4096];
+    assert_int_equal(check_as_file(zeros, sizeof(zeros), NULL), -EBADMSG);
+    /* Not a regular file. */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(shmseg_list_check_fd(p[0], NULL), -EBADMSG);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(shmseg_list_check_fd(-1, NULL), -EBADF);
 }
 
 static void test_text(void **state)
