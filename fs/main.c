@@ -1,12 +1,258 @@
-/* main.c - shmfs daemon entry point (placeholder while the daemon is built). */
-#define FUSE_USE_VERSION 314
-#include <fuse_lowlevel.h>
+/*
+ * main.c - the shmfs daemon: command line, mount, signals, request loop.
+ *
+ *   shmfs [--shm-dir DIR] [-f] [-d] [-s] [-o OPTIONS] MOUNTPOINT
+ *   shmfs DIR MOUNTPOINT [-o OPTIONS]        (as mount.fuse3 runs it)
+ *
+ * Mounts the segment namespace DIR (default /dev/shm) at MOUNTPOINT with
+ * default_permissions always on, fsname DIR and subtype shmfs.  Like every
+ * libfuse filesystem it daemonizes unless -f; SIGTERM, SIGINT and SIGHUP
+ * unmount and exit 0.
+ */
+#include "shmfs.h"
+#include "compat.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <syslog.h>
+#include <unistd.h>
 
-#include "shmseg.h"
+struct shmfs shmfs = {
+    .dirfd = -1,
+    .timeout = 1.0,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+};
 
-int main(void)
+static bool use_syslog;
+
+void shmfs_log(const char *fmt, ...)
 {
-    fprintf(stderr, "shmfs: not implemented yet\n");
-    return 1;
+    va_list ap;
+    va_start(ap, fmt);
+    if (use_syslog) {
+        vsyslog(LOG_NOTICE, fmt, ap);
+    } else {
+        fputs("shmfs: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: shmfs [--shm-dir DIR] [-f] [-d] [-s] [-o OPTIONS] "
+            "MOUNTPOINT\n"
+            "       shmfs DIR MOUNTPOINT [-o OPTIONS]\n"
+            "\n"
+            "Mount the POSIX shared memory namespace DIR (default %s) at\n"
+            "MOUNTPOINT: segments are files, ShareableLists are folders of\n"
+            "element files.  See shmfs(8).\n"
+            "\n"
+            "    --shm-dir DIR      the namespace directory (default %s)\n"
+            "    -f                 stay in the foreground\n"
+            "    -d                 debug: print every request (implies -f)\n"
+            "    -s                 serve requests on one thread\n"
+            "    -o OPTIONS         mount options (allow_other, ro, ...)\n"
+            "    -h, --help         this help, then libfuse's options\n"
+            "    -V, --version      versions\n",
+            SHMSEG_DEFAULT_DIR, SHMSEG_DEFAULT_DIR);
+}
+
+/* Pull shmfs's own arguments out of argv; the rest goes to libfuse.
+ * Returns 0, or 2 for a usage error (message printed). */
+static int split_args(int argc, char **argv, struct fuse_args *args,
+                      const char **dir)
+{
+    const char *positional[2];
+    int npos = 0;
+
+    fuse_opt_add_arg(args, argv[0]);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--shm-dir") == 0) {
+            if (++i == argc) {
+                fprintf(stderr, "shmfs: --shm-dir needs a directory\n");
+                return 2;
+            }
+            *dir = argv[i];
+        } else if (strncmp(a, "--shm-dir=", 10) == 0) {
+            *dir = a + 10;
+        } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+            fuse_opt_add_arg(args, a);
+            fuse_opt_add_arg(args, argv[++i]);
+        } else if (a[0] == '-' && a[1]) {
+            fuse_opt_add_arg(args, a);
+        } else if (npos < 2) {
+            positional[npos++] = a;
+        } else {
+            fprintf(stderr, "shmfs: unexpected argument \"%s\"\n", a);
+            return 2;
+        }
+    }
+    /* mount(8) runs "shmfs SOURCE MOUNTPOINT -o ...": SOURCE is the dir. */
+    if (npos == 2)
+        *dir = positional[0];
+    if (npos > 0)
+        fuse_opt_add_arg(args, positional[npos - 1]);
+    return 0;
+}
+
+/* Open the namespace directory: shmfs.dir, shmfs.dirfd, shmfs.ns. */
+static int open_dir(const char *dir)
+{
+    char *abs = realpath(dir, NULL);
+    if (!abs) {
+        fprintf(stderr, "shmfs: cannot use shm directory \"%s\": %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
+    shmfs.dir = abs;
+    shmfs.dirfd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = shmfs.dirfd < 0 ? -errno : shmseg_ns_open(abs, &shmfs.ns);
+    if (err < 0) {
+        fprintf(stderr, "shmfs: cannot open shm directory \"%s\": %s\n", abs,
+                shmseg_strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* One fd per open segment file: allow as many as the hard limit. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *o)
+{
+    if (o->singlethread)
+        return fuse_session_loop(se);
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    if (!cfg)
+        return -ENOMEM;
+    fuse_loop_cfg_set_clone_fd(cfg, (unsigned)o->clone_fd);
+    /* UINT_MAX: not given; libfuse's defaults apply. */
+    if (o->max_idle_threads != UINT_MAX)
+        fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+    if (o->max_threads != UINT_MAX)
+        fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+    int rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+    struct fuse_cmdline_opts opts;
+    const char *dir = SHMSEG_DEFAULT_DIR;
+    struct fuse_session *se = NULL;
+    char *mopts = NULL;
+    int status = 1;
+
+    memset(&opts, 0, sizeof(opts));
+    if (split_args(argc, argv, &args, &dir) != 0) {
+        usage(stderr);
+        status = 2;
+        goto out;
+    }
+    if (fuse_parse_cmdline(&args, &opts) != 0) {
+        usage(stderr);
+        status = 2;
+        goto out;
+    }
+    if (opts.show_help) {
+        usage(stdout);
+        printf("\nlibfuse options:\n");
+        fuse_cmdline_help();
+        fuse_lowlevel_help();
+        status = 0;
+        goto out;
+    }
+    if (opts.show_version) {
+        printf("shmfs version 0.1.0\n");
+        fuse_lowlevel_version();
+        status = 0;
+        goto out;
+    }
+    if (!opts.mountpoint) {
+        fprintf(stderr, "shmfs: no mount point given\n");
+        usage(stderr);
+        status = 2;
+        goto out;
+    }
+    if (open_dir(dir) < 0)
+        goto out;
+    /* Permission checks are the kernel's, on the attributes shmfs reports,
+     * which are the segments' own: a caller can do through the mount what
+     * it could do in the shm directory, and nothing more. */
+    if (asprintf(&mopts, "default_permissions,fsname=%s,subtype=shmfs",
+                 shmfs.dir) < 0 ||
+        fuse_opt_add_arg(&args, "-o") != 0 ||
+        fuse_opt_add_arg(&args, mopts) != 0)
+        goto out;
+
+    umask(0); /* modes are set exactly as callers ask */
+    raise_fd_limit();
+    if (guard_init() < 0 || node_table_init() < 0)
+        goto out;
+    se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), NULL);
+    if (!se)
+        goto out;
+    shmfs.se = se;
+    if (fuse_set_signal_handlers(se) != 0)
+        goto out;
+    if (fuse_session_mount(se, opts.mountpoint) != 0)
+        goto out_handlers;
+    if (compat_session_setup(se) < 0) {
+        fprintf(stderr, "shmfs: cannot set up the FUSE session\n");
+        goto out_unmount;
+    }
+    if (fuse_daemonize(opts.foreground) != 0)
+        goto out_unmount;
+    if (!opts.foreground) {
+        openlog("shmfs", LOG_PID, LOG_DAEMON);
+        use_syslog = true;
+    }
+    /* Threads only after daemonizing: fork keeps none of them. */
+    int err = watch_start();
+    if (err < 0) {
+        shmfs_log("cannot watch %s (%s): changes made outside the mount "
+                  "show only after the cache times out",
+                  shmfs.dir, strerror(-err));
+    }
+    int rc = serve(se, &opts);
+    watch_stop();
+    /* A signal ends the loop with its number: that is a clean stop. */
+    status = (rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP) ? 0
+                                                                        : 1;
+out_unmount:
+    fuse_session_unmount(se);
+out_handlers:
+    fuse_remove_signal_handlers(se);
+out:
+    if (se)
+        fuse_session_destroy(se);
+    node_table_free();
+    shmseg_ns_close(shmfs.ns);
+    if (shmfs.dirfd >= 0)
+        close(shmfs.dirfd);
+    free(shmfs.dir);
+    free(mopts);
+    free(opts.mountpoint);
+    fuse_opt_free_args(&args);
+    return status;
 }

@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(
   build-essential clang libclang-rt-dev   # gcc and clang (libFuzzer, sanitizers)
   meson ninja-build pkg-config
-  libfuse3-dev fuse3 libcmocka-dev
+  libfuse3-dev fuse3 libcmocka-dev attr
   python3 python3-numpy
 )
 

@@ -1,0 +1,57 @@
+/*
+ * guard.c - survive segments that shrink under the daemon.
+ *
+ * The daemon reads and writes list elements through a shared mapping (that
+ * is how a write stays one atomic 8-byte store, visible to Python at once).
+ * If another process truncates the segment meanwhile, touching the lost page
+ * raises SIGBUS.  guard_run() runs such an access with a per-thread escape:
+ * the SIGBUS handler jumps back and the request fails with EIO.  A SIGBUS
+ * anywhere else is a bug and still kills the daemon.
+ *
+ * The guarded functions only load and store through the mapping and into
+ * the caller's buffers (no locks, no allocation while they touch it), so
+ * leaving them with siglongjmp is safe.
+ */
+#include "shmfs.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+
+static __thread sigjmp_buf *escape;
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+    (void)si;
+    (void)ctx;
+    if (escape)
+        siglongjmp(*escape, 1);
+    /* Not ours: die of it, as without the handler. */
+    signal(sig, SIG_DFL);
+}
+
+int guard_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
+}
+
+int guard_run(int (*fn)(void *), void *arg)
+{
+    sigjmp_buf here;
+    sigjmp_buf *volatile outer = escape;
+
+    if (sigsetjmp(here, 1)) {
+        escape = outer;
+        return -EIO;
+    }
+    escape = &here;
+    int rc = fn(arg);
+    escape = outer;
+    return rc;
+}

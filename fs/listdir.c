@@ -1,0 +1,509 @@
+/*
+ * listdir.c - a ShareableList shown as a folder: element files 0..N-1 and
+ * .raw (the whole segment, served as a segment file by segfile.c).
+ *
+ * Every request attaches the list afresh through libshmseg, so what `cat`
+ * prints is what the segment holds at that moment (no cache to go stale),
+ * and a write is one libshmseg store that Python sees at once.  Element
+ * text follows shmseg_value_format() / shmseg_value_parse(); this file never
+ * looks at the list's bytes itself.
+ */
+#include "shmfs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long after reading a folder its reader may "remove" element files
+ * (see elem_unlink()). */
+#define RM_WINDOW_SEC 60
+
+/* An attached list and the segment stat it was checked against. */
+struct open_list {
+    shmseg *seg;
+    shmseg_list *list;
+    struct stat st;
+};
+
+struct wrap_args {
+    struct open_list *ol;
+    bool writable;
+};
+
+static int wrap_fn(void *arg)
+{
+    struct wrap_args *a = arg;
+    return shmseg_list_wrap(shmseg_data(a->ol->seg), shmseg_size(a->ol->seg),
+                            a->writable, &a->ol->list);
+}
+
+static void list_detach(struct open_list *ol)
+{
+    shmseg_list_close(ol->list);
+    shmseg_close(ol->seg);
+}
+
+/* Attach the list behind folder @dir.  -ENOENT when the name now holds
+ * another segment or no list at all. */
+static int list_attach(struct node *dir, bool writable, struct open_list *ol)
+{
+    char name[NAME_MAX + 1];
+    memset(ol, 0, sizeof(*ol));
+    int err = node_name(dir, name);
+    if (err < 0)
+        return err;
+    err = shmseg_attach(shmfs.ns, name, writable ? 0 : SHMSEG_RDONLY,
+                        &ol->seg);
+    if (err < 0)
+        return err == -ELOOP || err == -ENODEV || err == -EISDIR ? -ENOENT
+                                                                 : err;
+    if (fstat(shmseg_fd(ol->seg), &ol->st) < 0 || ol->st.st_ino != dir->ino) {
+        shmseg_close(ol->seg);
+        return -ENOENT;
+    }
+    struct wrap_args a = {ol, writable};
+    err = shmseg_data(ol->seg) ? guard_run(wrap_fn, &a) : -EBADMSG;
+    if (err < 0) {
+        shmseg_close(ol->seg);
+        return err == -EBADMSG ? -ENOENT : err;
+    }
+    return 0;
+}
+
+/* --- element text ----------------------------------------------------------- */
+
+struct text_args {
+    shmseg_list *list;
+    size_t index;
+    char *buf;
+    size_t cap;
+    ssize_t len;
+};
+
+static int get_text_fn(void *arg)
+{
+    struct text_args *a = arg;
+    a->len = shmseg_list_get_text(a->list, a->index, a->buf, a->cap);
+    return a->len < 0 ? (int)a->len : 0;
+}
+
+/* Element @i's text into *@buf (malloc'd, grown as needed; *@cap bytes).
+ * Returns its length or -errno. */
+static ssize_t elem_text(shmseg_list *list, size_t i, char **buf, size_t *cap)
+{
+    for (;;) {
+        struct text_args a = {list, i, *buf, *cap, 0};
+        int err = guard_run(get_text_fn, &a);
+        if (err < 0)
+            return err == -EBADMSG ? -EIO : err;
+        if ((size_t)a.len <= *cap)
+            return a.len;
+        /* Longer than the buffer (another process may lengthen it again
+         * before the next try: loop). */
+        char *nb = realloc(*buf, (size_t)a.len);
+        if (!nb)
+            return -ENOMEM;
+        *buf = nb;
+        *cap = (size_t)a.len;
+    }
+}
+
+/* The length of element @i's text, without keeping it. */
+static ssize_t elem_text_len(shmseg_list *list, size_t i)
+{
+    char small[64];
+    struct text_args a = {list, i, small, sizeof(small), 0};
+    int err = guard_run(get_text_fn, &a);
+    return err < 0 ? (err == -EBADMSG ? -EIO : err) : a.len;
+}
+
+/* st_ino for element files: distinct from every segment's (tools like du
+ * and tar take equal inode numbers for hard links). */
+static ino_t elem_ino(ino_t list_ino, size_t index)
+{
+    return (ino_t)((1ull << 63) | ((uint64_t)list_ino << 24) |
+                   ((uint64_t)index & 0xffffff));
+}
+
+static void elem_attr(const struct stat *seg, ino_t list_ino, size_t index,
+                      size_t len, struct stat *attr)
+{
+    *attr = *seg;
+    attr->st_ino = elem_ino(list_ino, index);
+    attr->st_mode = S_IFREG | (seg->st_mode & 0666);
+    attr->st_nlink = 1;
+    attr->st_size = (off_t)len;
+    attr->st_blocks = 0;
+}
+
+/* "0", "17": an index without sign or leading zeros, below @n. */
+static int parse_index(const char *name, size_t n, size_t *out)
+{
+    size_t i = 0;
+    if (!*name || (name[0] == '0' && name[1]))
+        return -ENOENT;
+    for (const char *p = name; *p; p++) {
+        if (*p < '0' || *p > '9' || i > (SIZE_MAX - 9) / 10)
+            return -ENOENT;
+        i = i * 10 + (size_t)(*p - '0');
+    }
+    if (i >= n)
+        return -ENOENT;
+    *out = i;
+    return 0;
+}
+
+/* --- the folder ------------------------------------------------------------- */
+
+void list_lookup(fuse_req_t req, struct node *dir, const char *name)
+{
+    struct open_list ol;
+    struct stat attr;
+    size_t i = 0;
+
+    int err = list_attach(dir, false, &ol);
+    if (err < 0) {
+        fuse_reply_err(req, -err);
+        return;
+    }
+    struct node *n = NULL;
+    if (strcmp(name, ".raw") == 0) {
+        attr = ol.st;
+        n = node_get(NODE_RAW, dir->ino, 0, NULL, dir);
+    } else if ((err = parse_index(name, shmseg_list_len(ol.list), &i)) == 0) {
+        ssize_t len = elem_text_len(ol.list, i);
+        if (len < 0)
+            err = (int)len;
+        else {
+            elem_attr(&ol.st, dir->ino, i, (size_t)len, &attr);
+            n = node_get(NODE_ELEMENT, dir->ino, i, NULL, dir);
+        }
+    }
+    list_detach(&ol);
+    if (err < 0)
+        fuse_reply_err(req, -err);
+    else if (!n)
+        fuse_reply_err(req, ENOMEM);
+    else
+        reply_entry(req, n, &attr);
+}
+
+void list_getattr(fuse_req_t req, struct node *n)
+{
+    struct open_list ol;
+    struct stat attr;
+
+    int err = list_attach(n->list, false, &ol);
+    if (err < 0) {
+        fuse_reply_err(req, -err);
+        return;
+    }
+    ssize_t len = n->index < shmseg_list_len(ol.list)
+                      ? elem_text_len(ol.list, n->index)
+                      : -ENOENT;
+    if (len >= 0)
+        elem_attr(&ol.st, n->ino, n->index, (size_t)len, &attr);
+    list_detach(&ol);
+    if (len < 0)
+        fuse_reply_err(req, (int)-len);
+    else
+        fuse_reply_attr(req, &attr, 0);
+}
+
+void list_setattr(fuse_req_t req, struct node *n, struct stat *attr,
+                  int to_set)
+{
+    (void)attr;
+    /* Truncation to 0 is how a shell's `>` opens a file: the element keeps
+     * its value until the write.  Nothing else of an element can change. */
+    if (to_set & ~FUSE_SET_ATTR_SIZE)
+        fuse_reply_err(req, EPERM);
+    else if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)
+        fuse_reply_err(req, EINVAL);
+    else
+        list_getattr(req, n);
+}
+
+void list_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
+{
+    struct open_list ol;
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+    int err = list_attach(dir, false, &ol);
+    if (err < 0) {
+        fuse_reply_err(req, -err);
+        return;
+    }
+    size_t n = shmseg_list_len(ol.list);
+    list_detach(&ol);
+    struct dir_handle *d = dir_handle_new(n);
+    if (!d) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    pthread_mutex_lock(&shmfs.lock);
+    dir->rm_pid = ctx->pid;
+    clock_gettime(CLOCK_MONOTONIC, &dir->rm_time);
+    pthread_mutex_unlock(&shmfs.lock);
+    fi->fh = (uint64_t)(uintptr_t)d;
+    if (fuse_reply_open(req, fi) != 0)
+        dir_handle_free(d);
+}
+
+void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
+                  struct fuse_file_info *fi, bool plus)
+{
+    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+    struct open_list ol;
+    char name[32];
+    size_t used = 0;
+    char *buf = malloc(size);
+
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int err = list_attach(dir, false, &ol);
+    if (err < 0) {
+        free(buf);
+        fuse_reply_err(req, -err);
+        return;
+    }
+    size_t count = d->nelem < shmseg_list_len(ol.list)
+                       ? d->nelem
+                       : shmseg_list_len(ol.list);
+    /* ".", "..", ".raw", then the elements. */
+    for (size_t k = (size_t)off; k < count + 3; k++) {
+        struct stat attr;
+        struct node *n = NULL;
+        if (k < 2) {
+            memset(&attr, 0, sizeof(attr));
+            attr.st_mode = S_IFDIR;
+            strcpy(name, k == 0 ? "." : "..");
+        } else if (k == 2) {
+            attr = ol.st;
+            strcpy(name, ".raw");
+        } else {
+            ssize_t len = elem_text_len(ol.list, k - 3);
+            if (len < 0)
+                len = 0; /* damaged since opendir: shown, reads fail */
+            elem_attr(&ol.st, dir->ino, k - 3, (size_t)len, &attr);
+            snprintf(name, sizeof(name), "%zu", k - 3);
+        }
+        if (used + dir_entry_size(req, name, plus) > size)
+            break;
+        if (plus && k >= 2) {
+            n = node_get(k == 2 ? NODE_RAW : NODE_ELEMENT, dir->ino,
+                         k == 2 ? 0 : k - 3, NULL, dir);
+            if (!n)
+                break;
+        }
+        used += dir_add(req, buf + used, size - used, name, n, &attr,
+                        (off_t)(k + 1), plus);
+    }
+    list_detach(&ol);
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+/* --- element files ---------------------------------------------------------- */
+
+/* An open element file: the text read at open (or at the last read from
+ * offset 0), and what was written so far. */
+struct elem_file {
+    char *text;
+    size_t len, cap;
+    char *in;
+    size_t in_len, in_cap;
+};
+
+static int elem_refresh(struct node *n, struct elem_file *f)
+{
+    struct open_list ol;
+    int err = list_attach(n->list, false, &ol);
+    if (err < 0)
+        return err == -ENOENT ? -EIO : err;
+    ssize_t len = n->index < shmseg_list_len(ol.list)
+                      ? elem_text(ol.list, n->index, &f->text, &f->cap)
+                      : -EIO;
+    list_detach(&ol);
+    if (len < 0)
+        return (int)len;
+    f->len = (size_t)len;
+    return 0;
+}
+
+void elem_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+{
+    struct elem_file *f = calloc(1, sizeof(*f));
+    if (!f) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    /* Read at open, so an open on a damaged list fails early. */
+    int err = (fi->flags & O_ACCMODE) != O_WRONLY ? elem_refresh(n, f) : 0;
+    if (err < 0) {
+        free(f);
+        fuse_reply_err(req, -err);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)f;
+    /* No page cache: every read comes here, so no stale text. */
+    fi->direct_io = 1;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) != 0) {
+        free(f->text);
+        free(f);
+    }
+}
+
+void elem_read(fuse_req_t req, struct node *n, size_t size, off_t off,
+               struct fuse_file_info *fi)
+{
+    struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
+    if (off == 0) {
+        int err = elem_refresh(n, f);
+        if (err < 0) {
+            fuse_reply_err(req, -err);
+            return;
+        }
+    }
+    if ((size_t)off >= f->len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t take = f->len - (size_t)off < size ? f->len - (size_t)off : size;
+    fuse_reply_buf(req, f->text + off, take);
+}
+
+struct set_args {
+    shmseg_list *list;
+    size_t index;
+    const char *text;
+    size_t len;
+};
+
+static int set_text_fn(void *arg)
+{
+    struct set_args *a = arg;
+    return shmseg_list_set_text(a->list, a->index, a->text, a->len);
+}
+
+/*
+ * The text written so far (from offset 0) is parsed and stored at every
+ * write, so the writer sees EINVAL / EFBIG / ERANGE from write(2) itself
+ * (a shell prints it, and $? says so); the element keeps its old value.
+ */
+void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
+                off_t off, struct fuse_file_info *fi)
+{
+    struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
+    struct open_list ol;
+    size_t end = (size_t)off + size;
+
+    if (off < 0 || end < size || end > SHMSEG_LIST_MAX_SLOT + 1) {
+        fuse_reply_err(req, EFBIG);
+        return;
+    }
+    if (end > f->in_cap) {
+        char *nb = realloc(f->in, end);
+        if (!nb) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        f->in = nb;
+        f->in_cap = end;
+    }
+    if ((size_t)off > f->in_len)
+        memset(f->in + f->in_len, 0, (size_t)off - f->in_len);
+    memcpy(f->in + off, buf, size);
+    if (end > f->in_len)
+        f->in_len = end;
+
+    int err = list_attach(n->list, true, &ol);
+    if (err == 0) {
+        struct set_args a = {ol.list, n->index, f->in, f->in_len};
+        err = n->index < shmseg_list_len(ol.list) ? guard_run(set_text_fn, &a)
+                                                  : -EIO;
+        list_detach(&ol);
+    }
+    if (err == -EBADMSG || err == -ENOENT)
+        err = -EIO;
+    if (err < 0)
+        fuse_reply_err(req, -err);
+    else
+        fuse_reply_write(req, size);
+}
+
+void elem_release(fuse_req_t req, struct fuse_file_info *fi)
+{
+    struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
+    free(f->text);
+    free(f->in);
+    free(f);
+    fuse_reply_err(req, 0);
+}
+
+/*
+ * A list has a fixed length: removing an element is refused (EPERM).  But
+ * `rm -r DIR` removes a folder's entries before the folder, and stops at the
+ * first refusal; so the process that read the folder in the last minute may
+ * "remove" its elements (nothing changes) and then rmdir the folder, which
+ * destroys the segment.
+ */
+void elem_unlink(fuse_req_t req, struct node *dir, const char *name)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&shmfs.lock);
+    bool reader = dir->rm_pid == ctx->pid &&
+                  now.tv_sec - dir->rm_time.tv_sec < RM_WINDOW_SEC;
+    pthread_mutex_unlock(&shmfs.lock);
+    (void)name;
+    fuse_reply_err(req, reader ? 0 : EPERM);
+}
+
+struct xattr_args {
+    shmseg_list *list;
+    size_t index;
+    bool type; /* else the format */
+    char *buf;
+    size_t cap;
+    ssize_t len;
+};
+
+static int xattr_fn(void *arg)
+{
+    struct xattr_args *a = arg;
+    enum shmseg_type t;
+    if (!a->type)
+        a->len = shmseg_list_format(a->list, a->buf, a->cap);
+    else if ((a->len = shmseg_list_type(a->list, a->index, &t)) == 0)
+        a->len = snprintf(a->buf, a->cap, "%s", shmseg_type_name(t));
+    return a->len < 0 ? (int)a->len : 0;
+}
+
+ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap)
+{
+    struct open_list ol;
+    bool type = n->kind == NODE_ELEMENT &&
+                strcmp(attr, "user.shmfs.type") == 0;
+    bool format = n->kind == NODE_LIST &&
+                  strcmp(attr, "user.shmfs.format") == 0;
+    if (!type && !format)
+        return -ENODATA;
+    int err = list_attach(type ? n->list : n, false, &ol);
+    if (err < 0)
+        return err;
+    struct xattr_args a = {ol.list, n->index, type, buf, cap, 0};
+    err = guard_run(xattr_fn, &a);
+    list_detach(&ol);
+    if (err < 0)
+        return err == -EBADMSG ? -EIO : err;
+    return (size_t)a.len < cap || cap == 0 ? a.len : -ERANGE;
+}

@@ -1,0 +1,238 @@
+/*
+ * node.c - the inode table: one node per object the kernel holds a node id
+ * for, with the kernel's lookup count (passthrough_ll's scheme).  Node ids
+ * are node addresses; the root is FUSE_ROOT_ID.  A node lives while the
+ * kernel references it (nlookup) or we do (refs: element nodes pin their
+ * folder, open files pin their node).
+ */
+#include "shmfs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t bucket_of(enum node_kind kind, ino_t ino, size_t index)
+{
+    uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull;
+    h ^= ((uint64_t)index + 1) * 0xc2b2ae3d27d4eb4full + (uint64_t)kind;
+    h ^= h >> 29;
+    return (size_t)(h & (shmfs.nbuckets - 1));
+}
+
+int node_table_init(void)
+{
+    shmfs.nbuckets = 1024;
+    shmfs.buckets = calloc(shmfs.nbuckets, sizeof(*shmfs.buckets));
+    if (!shmfs.buckets)
+        return -ENOMEM;
+    shmfs.root.kind = NODE_ROOT;
+    shmfs.root.nlookup = 1;
+    return 0;
+}
+
+void node_table_free(void)
+{
+    for (size_t b = 0; b < shmfs.nbuckets; b++) {
+        struct node *n = shmfs.buckets[b];
+        while (n) {
+            struct node *next = n->hnext;
+            free(n->name);
+            free(n);
+            n = next;
+        }
+    }
+    free(shmfs.buckets);
+    shmfs.buckets = NULL;
+}
+
+struct node *node_of(fuse_ino_t id)
+{
+    if (id == FUSE_ROOT_ID)
+        return &shmfs.root;
+    return (struct node *)(uintptr_t)id;
+}
+
+fuse_ino_t node_id(const struct node *n)
+{
+    return n == &shmfs.root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+/* Double the table when it is full; keeps chains short.  Lock held. */
+static void grow(void)
+{
+    size_t nb = shmfs.nbuckets * 2;
+    struct node **nt = calloc(nb, sizeof(*nt));
+    if (!nt)
+        return; /* longer chains, still correct */
+    struct node **old = shmfs.buckets;
+    size_t ob = shmfs.nbuckets;
+    shmfs.buckets = nt;
+    shmfs.nbuckets = nb;
+    for (size_t b = 0; b < ob; b++) {
+        struct node *n = old[b];
+        while (n) {
+            struct node *next = n->hnext;
+            size_t h = bucket_of(n->kind, n->ino, n->index);
+            n->hnext = nt[h];
+            nt[h] = n;
+            n = next;
+        }
+    }
+    free(old);
+}
+
+static int set_name(struct node *n, const char *name)
+{
+    if (!name || (n->name && strcmp(n->name, name) == 0))
+        return 0;
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    free(n->name);
+    n->name = copy;
+    return 0;
+}
+
+/* The node (@kind, @ino, @index), or NULL.  Lock held. */
+static struct node *find(enum node_kind kind, ino_t ino, size_t index)
+{
+    struct node *n = shmfs.buckets[bucket_of(kind, ino, index)];
+    while (n && !(n->kind == kind && n->ino == ino && n->index == index))
+        n = n->hnext;
+    return n;
+}
+
+struct node *node_get(enum node_kind kind, ino_t ino, size_t index,
+                      const char *name, struct node *list)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    struct node *n = find(kind, ino, index);
+    if (n) {
+        if (set_name(n, name) < 0)
+            n = NULL;
+        else
+            n->nlookup++;
+        pthread_mutex_unlock(&shmfs.lock);
+        return n;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n || set_name(n, name) < 0) {
+        free(n);
+        pthread_mutex_unlock(&shmfs.lock);
+        return NULL;
+    }
+    n->kind = kind;
+    n->ino = ino;
+    n->index = index;
+    n->nlookup = 1;
+    if (list) {
+        n->list = list;
+        list->refs++;
+    }
+    if (shmfs.nnodes >= shmfs.nbuckets)
+        grow();
+    size_t h = bucket_of(kind, ino, index);
+    n->hnext = shmfs.buckets[h];
+    shmfs.buckets[h] = n;
+    shmfs.nnodes++;
+    pthread_mutex_unlock(&shmfs.lock);
+    return n;
+}
+
+/* Free @n if nothing references it, then its folder likewise.  Lock held. */
+static void maybe_free(struct node *n)
+{
+    while (n && n != &shmfs.root && n->nlookup == 0 && n->refs == 0) {
+        struct node **p = &shmfs.buckets[bucket_of(n->kind, n->ino, n->index)];
+        while (*p != n)
+            p = &(*p)->hnext;
+        *p = n->hnext;
+        shmfs.nnodes--;
+        struct node *list = n->list;
+        free(n->name);
+        free(n);
+        if (list)
+            list->refs--;
+        n = list;
+    }
+}
+
+void node_forget(struct node *n, uint64_t count)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    n->nlookup = count > n->nlookup ? 0 : n->nlookup - count;
+    maybe_free(n);
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+void node_hold(struct node *n)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    n->refs++;
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+void node_release(struct node *n)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    n->refs--;
+    maybe_free(n);
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+int node_name(const struct node *n, char *buf)
+{
+    const struct node *seg = n->list ? n->list : n;
+    int err = -ENOENT;
+    pthread_mutex_lock(&shmfs.lock);
+    if (seg->name && strlen(seg->name) <= NAME_MAX) {
+        strcpy(buf, seg->name);
+        err = 0;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    return err;
+}
+
+fuse_ino_t node_find(enum node_kind kind, ino_t ino)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    struct node *n = find(kind, ino, 0);
+    fuse_ino_t id = n ? node_id(n) : 0;
+    pthread_mutex_unlock(&shmfs.lock);
+    return id;
+}
+
+int node_rename(ino_t ino, const char *newname)
+{
+    static const enum node_kind kinds[] = {NODE_SEGMENT, NODE_LIST};
+    int err = 0;
+    pthread_mutex_lock(&shmfs.lock);
+    for (size_t k = 0; k < 2; k++) {
+        struct node *n = find(kinds[k], ino, 0);
+        if (n && set_name(n, newname) < 0)
+            err = -ENOMEM;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    return err;
+}
+
+void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg)
+{
+    /* Copy the names first: @fn talks to the kernel, which may call back
+     * into the daemon, so it must not run under the lock. */
+    pthread_mutex_lock(&shmfs.lock);
+    size_t count = 0, cap = shmfs.nnodes;
+    char **names = calloc(cap ? cap : 1, sizeof(*names));
+    for (size_t b = 0; names && b < shmfs.nbuckets; b++)
+        for (struct node *n = shmfs.buckets[b]; n; n = n->hnext)
+            if (n->name && count < cap)
+                names[count++] = strdup(n->name);
+    pthread_mutex_unlock(&shmfs.lock);
+    for (size_t i = 0; i < count; i++) {
+        if (names[i])
+            fn(names[i], arg);
+        free(names[i]);
+    }
+    free(names);
+}

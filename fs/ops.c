@@ -1,0 +1,429 @@
+/*
+ * ops.c - the FUSE op table.  Each op finds the node and hands the request
+ * to the file that owns that node kind: segfile.c (the root, segment files,
+ * .raw), listdir.c (list folders, element files).  What no kind supports is
+ * refused here.
+ */
+#include "shmfs.h"
+#include "compat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* How long after a change a segment's kind may still change unseen. */
+#define SETTLE_SEC 1
+
+void entry_timeouts(const struct node *n, const struct stat *attr,
+                    struct fuse_entry_param *e)
+{
+    e->entry_timeout = shmfs.timeout;
+    e->attr_timeout = shmfs.timeout;
+    if (n->kind == NODE_ELEMENT) {
+        e->attr_timeout = 0;
+    } else if (n->kind == NODE_SEGMENT || n->kind == NODE_LIST) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec - attr->st_ctim.tv_sec <= SETTLE_SEC)
+            e->entry_timeout = e->attr_timeout = 0;
+    }
+}
+
+void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr)
+{
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.ino = node_id(n);
+    e.attr = *attr;
+    entry_timeouts(n, attr, &e);
+    if (fuse_reply_entry(req, &e) != 0)
+        node_forget(n, 1); /* the kernel never got the reference */
+}
+
+static bool is_file(const struct node *n)
+{
+    return n->kind == NODE_SEGMENT || n->kind == NODE_RAW;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+    (void)userdata;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+        conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    shmfs.passthrough = compat_init(conn);
+    if (!shmfs.passthrough)
+        shmfs_log("the kernel does not offer FUSE passthrough: read, write "
+                  "and mmap go through the daemon (mmap sees a copy)");
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct node *p = node_of(parent);
+    if (p->kind == NODE_ROOT)
+        seg_lookup(req, name);
+    else if (p->kind == NODE_LIST)
+        list_lookup(req, p, name);
+    else
+        fuse_reply_err(req, ENOTDIR);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    node_forget(node_of(ino), nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        node_forget(node_of(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    struct stat st;
+
+    switch (n->kind) {
+    case NODE_ROOT:
+        if (fstat(shmfs.dirfd, &st) < 0)
+            fuse_reply_err(req, errno);
+        else
+            fuse_reply_attr(req, &st, shmfs.timeout);
+        break;
+    case NODE_ELEMENT:
+        list_getattr(req, n);
+        break;
+    default:
+        seg_getattr(req, n, fi);
+    }
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ROOT)
+        fuse_reply_err(req, EPERM);
+    else if (n->kind == NODE_ELEMENT)
+        list_setattr(req, n, attr, to_set);
+    else
+        seg_setattr(req, n, attr, to_set, fi);
+}
+
+/* mkdir, mknod, symlink, link: a namespace of segments has none of these. */
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode, dev_t rdev)
+{
+    (void)parent, (void)name, (void)mode, (void)rdev;
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode)
+{
+    (void)parent, (void)name, (void)mode;
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                       const char *name)
+{
+    (void)link, (void)parent, (void)name;
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                    const char *newname)
+{
+    (void)ino, (void)newparent, (void)newname;
+    fuse_reply_err(req, EPERM);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct node *p = node_of(parent);
+    if (p->kind == NODE_ROOT)
+        seg_unlink(req, name, false);
+    else
+        elem_unlink(req, p, name);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    if (node_of(parent)->kind == NODE_ROOT)
+        seg_unlink(req, name, true);
+    else
+        fuse_reply_err(req, ENOTDIR);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname,
+                      unsigned int flags)
+{
+    if (node_of(parent)->kind == NODE_ROOT &&
+        node_of(newparent)->kind == NODE_ROOT)
+        seg_rename(req, name, newname, flags);
+    else
+        fuse_reply_err(req, EPERM); /* elements have fixed names */
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+    if (node_of(parent)->kind == NODE_ROOT)
+        seg_create(req, name, mode, fi);
+    else
+        fuse_reply_err(req, EPERM); /* a list has a fixed length */
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (is_file(n))
+        seg_open_file(req, n, fi);
+    else if (n->kind == NODE_ELEMENT)
+        elem_open(req, n, fi);
+    else
+        fuse_reply_err(req, EISDIR);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ELEMENT)
+        elem_read(req, n, size, off, fi);
+    else
+        seg_read(req, fi, size, off);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                     size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ELEMENT)
+        elem_write(req, n, buf, size, off, fi);
+    else
+        seg_write(req, fi, buf, size, off);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino, (void)fi;
+    fuse_reply_err(req, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ELEMENT)
+        elem_release(req, fi);
+    else
+        seg_release(req, n, fi);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+    (void)datasync;
+    if (is_file(node_of(ino)))
+        seg_fsync(req, fi);
+    else
+        fuse_reply_err(req, 0); /* element writes are stored at write() */
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ROOT)
+        root_opendir(req, fi);
+    else if (n->kind == NODE_LIST)
+        list_opendir(req, n, fi);
+    else
+        fuse_reply_err(req, ENOTDIR);
+}
+
+static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size,
+                        off_t off, struct fuse_file_info *fi, bool plus)
+{
+    struct node *n = node_of(ino);
+    if (n->kind == NODE_ROOT)
+        root_readdir(req, size, off, fi, plus);
+    else
+        list_readdir(req, n, size, off, fi, plus);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+                       off_t off, struct fuse_file_info *fi)
+{
+    readdir_any(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+                           off_t off, struct fuse_file_info *fi)
+{
+    readdir_any(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+    (void)ino;
+    dir_releasedir(req, fi);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    seg_statfs(req);
+}
+
+/* --- extended attributes ------------------------------------------------------ */
+
+#define XATTR_PREFIX "user.shmfs."
+
+/* The names a node of @kind carries, NUL-separated. */
+static const char SEGMENT_XATTRS[] = XATTR_PREFIX "kind\0" XATTR_PREFIX "passthrough";
+static const char LIST_XATTRS[] = XATTR_PREFIX "kind\0" XATTR_PREFIX "format";
+static const char ELEMENT_XATTRS[] = XATTR_PREFIX "type\0" XATTR_PREFIX "passthrough";
+
+static const char *xattr_names(enum node_kind kind, size_t *len)
+{
+    switch (kind) {
+    case NODE_SEGMENT:
+    case NODE_RAW:
+        *len = sizeof(SEGMENT_XATTRS);
+        return SEGMENT_XATTRS;
+    case NODE_LIST:
+        *len = sizeof(LIST_XATTRS);
+        return LIST_XATTRS;
+    case NODE_ELEMENT:
+        *len = sizeof(ELEMENT_XATTRS);
+        return ELEMENT_XATTRS;
+    default:
+        *len = 0;
+        return "";
+    }
+}
+
+static bool has_xattr(enum node_kind kind, const char *attr)
+{
+    size_t len;
+    const char *names = xattr_names(kind, &len);
+    for (const char *p = names; p < names + len; p += strlen(p) + 1)
+        if (strcmp(p, attr) == 0)
+            return true;
+    return false;
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *attr,
+                        size_t size)
+{
+    struct node *n = node_of(ino);
+    char buf[256];
+    ssize_t len;
+
+    if (!has_xattr(n->kind, attr)) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
+    if (strcmp(attr, XATTR_PREFIX "kind") == 0)
+        len = snprintf(buf, sizeof(buf), "%s",
+                       n->kind == NODE_SEGMENT ? "segment" : "list");
+    else if (strcmp(attr, XATTR_PREFIX "passthrough") == 0)
+        len = snprintf(buf, sizeof(buf), "%d",
+                       n->kind != NODE_ELEMENT && shmfs.passthrough);
+    else
+        len = list_xattr(n, attr, buf, sizeof(buf));
+    if (len == -ERANGE) { /* a long format: ask for its length, then fetch */
+        len = list_xattr(n, attr, NULL, 0);
+        if (len >= 0 && size >= (size_t)len + 1) {
+            char *big = malloc((size_t)len + 1);
+            len = big ? list_xattr(n, attr, big, (size_t)len + 1) : -ENOMEM;
+            if (len >= 0)
+                fuse_reply_buf(req, big, (size_t)len);
+            else
+                fuse_reply_err(req, (int)-len);
+            free(big);
+            return;
+        }
+    }
+    if (len < 0)
+        fuse_reply_err(req, (int)-len);
+    else if (size == 0)
+        fuse_reply_xattr(req, (size_t)len);
+    else if ((size_t)len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, buf, (size_t)len);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    size_t len;
+    const char *names = xattr_names(node_of(ino)->kind, &len);
+    if (size == 0)
+        fuse_reply_xattr(req, len);
+    else if (len > size)
+        fuse_reply_err(req, ERANGE);
+    else
+        fuse_reply_buf(req, names, len);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                        const char *value, size_t size, int flags)
+{
+    (void)ino, (void)value, (void)size, (void)flags;
+    /* Ours are computed, and segments keep no other attributes. */
+    fuse_reply_err(req, strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX))
+                            ? ENOTSUP
+                            : EPERM);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    op_setxattr(req, ino, name, NULL, 0, 0);
+}
+
+const struct fuse_lowlevel_ops shmfs_ops = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .symlink = op_symlink,
+    .link = op_link,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .create = op_create,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+};

@@ -1,0 +1,206 @@
+/*
+ * shmfs.h - the daemon's shared state and the interface between its parts.
+ *
+ *   main.c      command line, mount, signals, the request loop
+ *   ops.c       the FUSE op table: finds the node, dispatches by node kind
+ *   node.c      the inode table: nodes, lookup counts, the kernel's node ids
+ *   segfile.c   segment files (and a list's .raw): attributes, open with
+ *               passthrough, create, truncate, chmod, fallback read/write
+ *   listdir.c   list folders and element files, through libshmseg's list API
+ *   guard.c     turns SIGBUS from a segment shrunk under us into -EIO
+ *   watch.c     inotify on the shm directory: invalidates the kernel's caches
+ *   compat.c    FUSE passthrough on every libfuse version (the only file
+ *               that knows which one)
+ */
+#ifndef SHMFS_SHMFS_H
+#define SHMFS_SHMFS_H
+
+#include "fuse_api.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "shmseg.h"
+
+enum node_kind {
+    NODE_ROOT,    /* the mount's top level: the shm directory */
+    NODE_SEGMENT, /* a segment shown as a regular file */
+    NODE_LIST,    /* a ShareableList segment shown as a folder */
+    NODE_ELEMENT, /* element file DIR/i */
+    NODE_RAW,     /* DIR/.raw: the list's whole segment as a file */
+};
+
+/*
+ * One node per object the kernel knows.  Segment and list nodes are keyed by
+ * the segment's inode number in the shm directory (names change with
+ * renames; the inode does not), element and .raw nodes by their list's.
+ * A segment that turns into a list (or back) gets a new node of the other
+ * kind, so the kernel sees a different node id and drops its cached entry.
+ */
+struct node {
+    enum node_kind kind;
+    ino_t ino;          /* the segment's st_ino (0 for the root) */
+    size_t index;       /* NODE_ELEMENT: the element's index */
+    struct node *list;  /* NODE_ELEMENT, NODE_RAW: the folder (referenced) */
+    char *name;         /* NODE_SEGMENT, NODE_LIST: last known name */
+
+    /* The fields below are guarded by shmfs.lock. */
+    uint64_t nlookup;   /* the kernel's references */
+    unsigned refs;      /* ours: children, open files */
+    unsigned nopen;     /* open files sharing backing_id */
+    int backing_id;     /* passthrough backing file, 0 when none */
+    pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
+    struct timespec rm_time;
+    struct node *hnext; /* hash chain */
+};
+
+struct shmfs {
+    char *dir;           /* absolute path of the shm directory */
+    int dirfd;           /* that directory, O_DIRECTORY */
+    shmseg_ns *ns;       /* the same directory, for libshmseg */
+    struct fuse_session *se;
+    bool passthrough;    /* negotiated with the kernel and permitted */
+    double timeout;      /* entry/attr cache time for segments, seconds */
+
+    pthread_mutex_t lock; /* the node table, and the node fields it guards */
+    struct node root;
+    struct node **buckets;
+    size_t nbuckets, nnodes;
+};
+
+/* The daemon's state (one mount per process). */
+extern struct shmfs shmfs;
+
+void shmfs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --- node.c --------------------------------------------------------------- */
+int node_table_init(void);
+void node_table_free(void);
+/* The node for a kernel node id (FUSE_ROOT_ID is the root). */
+struct node *node_of(fuse_ino_t id);
+fuse_ino_t node_id(const struct node *n);
+/* Find or make the node of @kind for @ino (and @index for elements),
+ * taking one kernel reference.  @name (segments, lists) replaces the name on
+ * record; @list is the folder for elements and .raw.  NULL: out of memory. */
+struct node *node_get(enum node_kind kind, ino_t ino, size_t index,
+                      const char *name, struct node *list);
+/* The id of the node of @kind (segment, list or .raw) over the segment
+ * @ino, or 0 if the kernel knows none. */
+fuse_ino_t node_find(enum node_kind kind, ino_t ino);
+/* Drop @n kernel references (forget). */
+void node_forget(struct node *n, uint64_t count);
+/* Take / drop one reference of ours (an open file). */
+void node_hold(struct node *n);
+void node_release(struct node *n);
+/* The name on record for a segment or list node, copied into @buf
+ * (NAME_MAX + 1 bytes).  Returns -ENOENT when it has none. */
+int node_name(const struct node *n, char *buf);
+/* Record a rename of the segment @ino. */
+int node_rename(ino_t ino, const char *newname);
+/* Call @fn for every segment and list node with a name (watch.c, on an
+ * inotify overflow); the table lock is not held during the calls. */
+void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg);
+
+/* --- segfile.c ------------------------------------------------------------ */
+/* True for names the namespace holds but shmfs does not show (POSIX
+ * semaphores) or cannot hold; @len is strlen(name). */
+bool seg_name_hidden(const char *name);
+/* Check a name from the kernel: 0, -ENAMETOOLONG, -EINVAL, -EPERM (sem.*). */
+int seg_name_usable(const char *name);
+/* Stat @name in the shm directory without following symlinks; -ENOENT for
+ * what shmfs does not show (non-regular files, semaphores). */
+int seg_stat(const char *name, struct stat *st);
+/* Open @name (O_NOFOLLOW) and check it is still the segment @ino. */
+int seg_open(const char *name, ino_t ino, int flags);
+/* The kind a regular file @name of the shm directory is shown as, and the
+ * list length for lists.  Reads the file (libshmseg's pread check). */
+enum node_kind seg_classify(const char *name, const struct stat *st,
+                            size_t *n);
+/* Fill @attr for a node of @kind over the segment stat @st. */
+void seg_attr(enum node_kind kind, const struct stat *st, size_t nelem,
+              struct stat *attr);
+void seg_lookup(fuse_req_t req, const char *name);
+void seg_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set,
+                 struct fuse_file_info *fi);
+void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+void seg_create(fuse_req_t req, const char *name, mode_t mode,
+                struct fuse_file_info *fi);
+void seg_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+void seg_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
+              off_t off);
+void seg_write(fuse_req_t req, struct fuse_file_info *fi, const char *buf,
+               size_t size, off_t off);
+void seg_fsync(fuse_req_t req, struct fuse_file_info *fi);
+void seg_unlink(fuse_req_t req, const char *name, bool as_dir);
+void seg_rename(fuse_req_t req, const char *name, const char *newname,
+                unsigned flags);
+void seg_statfs(fuse_req_t req);
+/* An open folder: the root's names (read at opendir and at every rewind),
+ * or a list folder's element count. */
+struct dir_handle {
+    char **names;
+    size_t count;
+    size_t nelem;
+};
+struct dir_handle *dir_handle_new(size_t nelem);
+void dir_handle_free(struct dir_handle *d);
+/* The root folder. */
+void root_opendir(fuse_req_t req, struct fuse_file_info *fi);
+void root_readdir(fuse_req_t req, size_t size, off_t off,
+                  struct fuse_file_info *fi, bool plus);
+void dir_releasedir(fuse_req_t req, struct fuse_file_info *fi);
+/* Readdir helpers shared with list folders: the room an entry takes, and
+ * adding it (for readdirplus, @n carries the kernel reference the entry
+ * hands over; NULL for "." and ".."). */
+size_t dir_entry_size(fuse_req_t req, const char *name, bool plus);
+size_t dir_add(fuse_req_t req, char *buf, size_t rem, const char *name,
+               struct node *n, const struct stat *attr, off_t next, bool plus);
+
+/* --- listdir.c --------------------------------------------------------------- */
+void list_lookup(fuse_req_t req, struct node *dir, const char *name);
+void list_getattr(fuse_req_t req, struct node *n);
+void list_setattr(fuse_req_t req, struct node *n, struct stat *attr,
+                  int to_set);
+void list_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi);
+void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
+                  struct fuse_file_info *fi, bool plus);
+void elem_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
+void elem_read(fuse_req_t req, struct node *n, size_t size, off_t off,
+               struct fuse_file_info *fi);
+void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
+                off_t off, struct fuse_file_info *fi);
+void elem_release(fuse_req_t req, struct fuse_file_info *fi);
+void elem_unlink(fuse_req_t req, struct node *dir, const char *name);
+/* xattr values (ops.c lists the names): writes the value to @buf (@cap
+ * bytes) and returns its length, or -ENODATA / -ERANGE / -errno. */
+ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap);
+
+/* --- guard.c -------------------------------------------------------------- */
+int guard_init(void);
+/* Run @fn(@arg); if it touches a page of a mapping that another process
+ * truncated away (SIGBUS), return -EIO instead of dying. */
+int guard_run(int (*fn)(void *), void *arg);
+
+/* --- watch.c -------------------------------------------------------------- */
+int watch_start(void);
+void watch_stop(void);
+
+/* --- ops.c ---------------------------------------------------------------- */
+extern const struct fuse_lowlevel_ops shmfs_ops;
+/* Reply to a lookup with @n (which holds the kernel reference) and @attr,
+ * with the cache times entry_timeouts() gives. */
+void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr);
+/* Cache times: segments and lists are cached for shmfs.timeout (inotify
+ * invalidates them early), except that a segment changed in the last second
+ * is not: it may be a list being laid out, which no inotify event reports.
+ * Element files keep their entry but never cache attributes (their size is
+ * their text's, which any process may change). */
+void entry_timeouts(const struct node *n, const struct stat *attr,
+                    struct fuse_entry_param *e);
+
+#endif /* SHMFS_SHMFS_H */
