@@ -58,6 +58,8 @@ static void usage(FILE *out)
             "element files.  See shmfs(8).\n"
             "\n"
             "    --shm-dir DIR      the namespace directory (default %s)\n"
+            "    --no-passthrough   serve read, write and mmap through the\n"
+            "                       daemon, as when passthrough is refused\n"
             "    -f                 stay in the foreground\n"
             "    -d                 debug: print every request (implies -f)\n"
             "    -s                 serve requests on one thread\n"
@@ -86,6 +88,8 @@ static int split_args(int argc, char **argv, struct fuse_args *args,
             *dir = argv[i];
         } else if (strncmp(a, "--shm-dir=", 10) == 0) {
             *dir = a + 10;
+        } else if (strcmp(a, "--no-passthrough") == 0) {
+            shmfs.no_passthrough = true;
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             fuse_opt_add_arg(args, a);
             fuse_opt_add_arg(args, argv[++i]);

@@ -55,6 +55,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    if (shmfs.no_passthrough)
+        return;
     shmfs.passthrough = compat_init(conn);
     if (!shmfs.passthrough)
         shmfs_log("the kernel does not offer FUSE passthrough: read, write "

@@ -64,6 +64,7 @@ struct shmfs {
     shmseg_ns *ns;       /* the same directory, for libshmseg */
     struct fuse_session *se;
     bool passthrough;    /* negotiated with the kernel and permitted */
+    bool no_passthrough; /* --no-passthrough: do not ask for it */
     double timeout;      /* entry/attr cache time for segments, seconds */
 
     pthread_mutex_t lock; /* the node table, and the node fields it guards */
