@@ -12,24 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-
-/* How long after a change a segment's kind may still change unseen. */
-#define SETTLE_SEC 1
 
 void entry_timeouts(const struct node *n, const struct stat *attr,
                     struct fuse_entry_param *e)
 {
+    (void)attr;
     e->entry_timeout = shmfs.timeout;
-    e->attr_timeout = shmfs.timeout;
-    if (n->kind == NODE_ELEMENT) {
-        e->attr_timeout = 0;
-    } else if (n->kind == NODE_SEGMENT || n->kind == NODE_LIST) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        if (now.tv_sec - attr->st_ctim.tv_sec <= SETTLE_SEC)
-            e->entry_timeout = e->attr_timeout = 0;
-    }
+    /* An element's size is its text's, which any process may change. */
+    e->attr_timeout = n->kind == NODE_ELEMENT ? 0 : shmfs.timeout;
 }
 
 void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr)

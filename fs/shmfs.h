@@ -196,11 +196,8 @@ extern const struct fuse_lowlevel_ops shmfs_ops;
 /* Reply to a lookup with @n (which holds the kernel reference) and @attr,
  * with the cache times entry_timeouts() gives. */
 void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr);
-/* Cache times: segments and lists are cached for shmfs.timeout (inotify
- * invalidates them early), except that a segment changed in the last second
- * is not: it may be a list being laid out, which no inotify event reports.
- * Element files keep their entry but never cache attributes (their size is
- * their text's, which any process may change). */
+/* Cache times: shmfs.timeout for entries and attributes (watch.c drops
+ * what changes earlier), but element files never cache attributes. */
 void entry_timeouts(const struct node *n, const struct stat *attr,
                     struct fuse_entry_param *e);
 

@@ -4,9 +4,17 @@
  * Python and other programs create, resize and unlink segments in the shm
  * directory directly.  The kernel caches the mount's entries and attributes
  * (that is what makes ls and stat fast), so a thread watches the directory
- * with inotify and tells the kernel to drop what changed: the entry for a
- * name created, removed or renamed, the attributes of a segment written,
- * truncated or chmod'ed.  On a queue overflow it drops every entry it knows.
+ * with inotify and tells the kernel to drop what changed: the entry of a
+ * name removed or renamed, the attributes of a segment written, truncated or
+ * chmod'ed.  On a queue overflow it drops every entry it knows.
+ *
+ * One change has no event: a segment becoming a ShareableList (or ceasing
+ * to be one) when its bytes are written through a mapping, as Python does
+ * right after it sizes a new list's segment.  So every size change also
+ * queues two later looks at the segment's kind (after CHECK1_MS and
+ * CHECK2_MS); when the kind differs from the node the kernel holds, its
+ * entry is dropped.  Any other such change shows when the kernel's entry
+ * times out (shmfs.timeout).
  */
 #include "shmfs.h"
 
@@ -17,13 +25,57 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#define CHECK1_MS 20
+#define CHECK2_MS 500
+#define QUEUE_LEN 8192 /* per delay; past that the timeout catches up */
+
 static int inotify_fd = -1, stop_fd = -1;
 static pthread_t thread;
 static bool running;
+
+/* Kind checks due, one FIFO per delay (so each is in time order). */
+struct check {
+    struct timespec due;
+    char *name;
+};
+struct check_queue {
+    struct check items[QUEUE_LEN];
+    size_t head, len;
+    long delay_ms;
+};
+static struct check_queue queues[2] = {{.delay_ms = CHECK1_MS},
+                                       {.delay_ms = CHECK2_MS}};
+
+static long ms_until(const struct timespec *due, const struct timespec *now)
+{
+    return (due->tv_sec - now->tv_sec) * 1000 +
+           (due->tv_nsec - now->tv_nsec) / 1000000;
+}
+
+static void queue_check(const char *name, const struct timespec *now)
+{
+    for (size_t q = 0; q < 2; q++) {
+        struct check_queue *cq = &queues[q];
+        if (cq->len == QUEUE_LEN)
+            continue;
+        char *copy = strdup(name);
+        if (!copy)
+            return;
+        struct check *c = &cq->items[(cq->head + cq->len++) % QUEUE_LEN];
+        c->name = copy;
+        c->due.tv_sec = now->tv_sec + cq->delay_ms / 1000;
+        c->due.tv_nsec = now->tv_nsec + (cq->delay_ms % 1000) * 1000000;
+        if (c->due.tv_nsec >= 1000000000) {
+            c->due.tv_sec++;
+            c->due.tv_nsec -= 1000000000;
+        }
+    }
+}
 
 static void inval_name(const char *name, void *arg)
 {
@@ -46,6 +98,54 @@ static void inval_attrs(const char *name)
     }
 }
 
+/* If @name's kind is not the one of the node the kernel may hold for it,
+ * make the kernel look it up again. */
+static void check_kind(const char *name)
+{
+    struct stat st;
+    size_t n;
+    if (seg_stat(name, &st) < 0)
+        return;
+    enum node_kind kind = seg_classify(name, &st, &n);
+    if (node_find(kind == NODE_LIST ? NODE_SEGMENT : NODE_LIST, st.st_ino))
+        inval_name(name, NULL);
+}
+
+/* Run the checks that are due; returns the ms until the next one, or -1. */
+static int run_checks(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long next = -1;
+    for (size_t q = 0; q < 2; q++) {
+        struct check_queue *cq = &queues[q];
+        while (cq->len) {
+            struct check *c = &cq->items[cq->head];
+            long wait = ms_until(&c->due, &now);
+            if (wait > 0) {
+                if (next < 0 || wait < next)
+                    next = wait;
+                break;
+            }
+            check_kind(c->name);
+            free(c->name);
+            cq->head = (cq->head + 1) % QUEUE_LEN;
+            cq->len--;
+        }
+    }
+    return (int)next;
+}
+
+static void drop_checks(void)
+{
+    for (size_t q = 0; q < 2; q++) {
+        for (; queues[q].len; queues[q].len--) {
+            free(queues[q].items[queues[q].head].name);
+            queues[q].head = (queues[q].head + 1) % QUEUE_LEN;
+        }
+    }
+}
+
 static void handle(const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW) {
@@ -60,10 +160,17 @@ static void handle(const struct inotify_event *ev)
     }
     if (!ev->len || seg_name_hidden(ev->name))
         return;
-    if (ev->mask & (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE))
+    if (ev->mask & (IN_MODIFY | IN_ATTRIB))
         inval_attrs(ev->name);
-    /* Any change may also change the kind (segment or list) of the name. */
-    inval_name(ev->name, NULL);
+    if (ev->mask & IN_MODIFY) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        queue_check(ev->name, &now);
+    }
+    /* Lookups of missing names are never cached, so a new name needs
+     * nothing; a name gone or replaced does. */
+    if (ev->mask & (IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
+        inval_name(ev->name, NULL);
 }
 
 static void *watch_main(void *arg)
@@ -73,7 +180,7 @@ static void *watch_main(void *arg)
     struct pollfd pf[2] = {{.fd = inotify_fd, .events = POLLIN},
                            {.fd = stop_fd, .events = POLLIN}};
     for (;;) {
-        if (poll(pf, 2, -1) < 0) {
+        if (poll(pf, 2, run_checks()) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -99,9 +206,8 @@ int watch_start(void)
     if (inotify_fd < 0 || stop_fd < 0)
         goto fail;
     if (inotify_add_watch(inotify_fd, shmfs.dir,
-                          IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-                              IN_MOVED_TO | IN_MODIFY | IN_ATTRIB |
-                              IN_CLOSE_WRITE | IN_DELETE_SELF |
+                          IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                              IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
                               IN_MOVE_SELF | IN_ONLYDIR) < 0)
         goto fail;
     /* Signals are for the main thread (SIGTERM unmounts). */
@@ -130,6 +236,7 @@ void watch_stop(void)
             pthread_join(thread, NULL);
         running = false;
     }
+    drop_checks();
     if (inotify_fd >= 0)
         close(inotify_fd);
     if (stop_fd >= 0)
