@@ -557,6 +557,7 @@ void root_opendir(fuse_req_t req, struct fuse_file_info *fi)
         fuse_reply_err(req, -err);
         return;
     }
+    d->fresh = true;
     fi->fh = (uint64_t)(uintptr_t)d;
     if (fuse_reply_open(req, fi) != 0)
         dir_handle_free(d);
@@ -604,8 +605,9 @@ void root_readdir(fuse_req_t req, size_t size, off_t off,
         return;
     }
     /* A rewind (offset 0 after the first pass) reads the directory again. */
-    if (off == 0 && d->count && (err = read_names(d)) < 0)
+    if (off == 0 && !d->fresh && (err = read_names(d)) < 0)
         goto out;
+    d->fresh = false;
     for (size_t i = (size_t)off; i < d->count + 2; i++) {
         const char *name = i == 0 ? "." : i == 1 ? ".." : d->names[i - 2];
         size_t need = dir_entry_size(req, name, plus);

@@ -146,6 +146,7 @@ void seg_statfs(fuse_req_t req);
 struct dir_handle {
     char **names;
     size_t count;
+    bool fresh; /* names just read: the first pass needs no re-read */
     size_t nelem;
 };
 struct dir_handle *dir_handle_new(size_t nelem);
