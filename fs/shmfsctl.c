@@ -161,14 +161,19 @@ const char *qname(const char *name)
     return b;
 }
 
+/* How write_quoted() escapes: JSON, or a Prometheus label value. */
+enum quoting { Q_JSON, Q_PROM };
+
 /*
- * JSON strings: '"', '\\' and control characters escaped (\n, \t, \u00XX);
- * valid UTF-8 as it is; every byte that is not part of valid UTF-8 as
- * \udcXX, the lone surrogate Python's "surrogateescape" error handler
- * uses, so that name.encode("utf-8", "surrogateescape") gives back the
- * exact bytes and no two names read the same.
+ * Write @len bytes at @s in double quotes.  Both styles escape '"', '\\'
+ * and newline, and keep valid UTF-8 as it is.  JSON also escapes \t and
+ * other control characters (\u00XX) and writes every byte that is not part
+ * of valid UTF-8 as \udcXX, the lone surrogate Python's "surrogateescape"
+ * error handler uses, so that name.encode("utf-8", "surrogateescape")
+ * gives back the exact bytes and no two names read the same.  Prometheus
+ * label values must be UTF-8: such a byte becomes U+FFFD there.
  */
-void json_str(FILE *f, const char *s, size_t len)
+static void write_quoted(FILE *f, const char *s, size_t len, enum quoting q)
 {
     const unsigned char *p = (const unsigned char *)s;
     fputc('"', f);
@@ -179,35 +184,12 @@ void json_str(FILE *f, const char *s, size_t len)
             fprintf(f, "\\%c", c);
         else if (c == '\n')
             fputs("\\n", f);
-        else if (c == '\t')
+        else if (q == Q_JSON && c == '\t')
             fputs("\\t", f);
-        else if (c < 0x20 || c == 0x7f)
+        else if (q == Q_JSON && (c < 0x20 || c == 0x7f))
             fprintf(f, "\\u%04x", c);
-        else if (n == 0)
+        else if (n == 0 && q == Q_JSON)
             fprintf(f, "\\udc%02x", c);
-        else {
-            fwrite(p + i, 1, n, f);
-            i += n;
-            continue;
-        }
-        i++;
-    }
-    fputc('"', f);
-}
-
-/* Prometheus label values: UTF-8 with \\, \" and \n escaped; a byte that
- * is not valid UTF-8 becomes U+FFFD. */
-void prom_label(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t len = strlen(s);
-    fputc('"', f);
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_len(p + i, len - i);
-        if (p[i] == '"' || p[i] == '\\')
-            fprintf(f, "\\%c", p[i]);
-        else if (p[i] == '\n')
-            fputs("\\n", f);
         else if (n == 0)
             fputs("\xef\xbf\xbd", f);
         else {
@@ -218,6 +200,16 @@ void prom_label(FILE *f, const char *s)
         i++;
     }
     fputc('"', f);
+}
+
+void json_str(FILE *f, const char *s, size_t len)
+{
+    write_quoted(f, s, len, Q_JSON);
+}
+
+void prom_label(FILE *f, const char *s)
+{
+    write_quoted(f, s, strlen(s), Q_PROM);
 }
 
 /* --- values ------------------------------------------------------------------- */

@@ -266,7 +266,6 @@ static int run_new(shmseg_ns *ns, const struct args *a)
     const char *name = opt_set(a, NEW_NAME) ? a->val[NEW_NAME] : NULL;
     bool as_str = opt_set(a, NEW_STR), as_bytes = opt_set(a, NEW_BYTES);
     mode_t mode = 0600;
-    int rc = EXIT_OK;
 
     if (as_str && as_bytes)
         return usage_error("list new", "list new: --str and --bytes exclude "
@@ -327,9 +326,12 @@ static int run_new(shmseg_ns *ns, const struct args *a)
             msg("cannot create a list: %s", reason(err));
         return EXIT_FAIL;
     }
-    printf("%s\n", shmseg_name(shmseg_list_segment(l)));
+    const char *made = shmseg_name(shmseg_list_segment(l));
+    char *e = escape_human(made, strlen(made), false);
+    printf("%s\n", e ? e : made);
+    free(e);
     shmseg_list_close(l);
-    return rc;
+    return EXIT_OK;
 }
 
 const struct subcmd cmd_list_new = {

@@ -32,8 +32,9 @@ static void warn_incomplete(const shmseg_scan *s)
 {
     const struct shmseg_scan_stats *st = shmseg_scan_stats(s);
     if (st->unreadable)
-        msg("note: %u process%s could not be inspected (run as root to see "
-            "every process)", st->unreadable, st->unreadable == 1 ? "" : "es");
+        msg("note: %u process%s could not be inspected; %s use of segments "
+            "is unknown", st->unreadable, st->unreadable == 1 ? "" : "es",
+            st->unreadable == 1 ? "its" : "their");
 }
 
 static void json_stats(FILE *f, const shmseg_scan *s)
@@ -464,7 +465,11 @@ static void prom_sample(shmseg_ns *ns, const char *name, const char *lname,
     prom_label(stdout, shmseg_ns_path(ns));
     if (lname)
         printf(",%s=\"%s\"", lname, lval);
-    printf("} %.17g\n", v);
+    /* Counts print as integers, durations with nanosecond digits. */
+    if (v == (double)(int64_t)v)
+        printf("} %" PRId64 "\n", (int64_t)v);
+    else
+        printf("} %.9f\n", v);
 }
 
 static int run_metrics(shmseg_ns *ns, const struct args *a)

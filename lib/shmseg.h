@@ -378,6 +378,154 @@ ssize_t shmseg_list_format(const shmseg_list *list, char *buf, size_t cap);
  */
 const char *shmseg_strerror(int err);
 
+/* ------------------------------------------------------------------------
+ * Inspection: which processes use each segment, and which are orphans.
+ *
+ * A scan reads /proc once for all the segments it covers: /proc/PID/fd
+ * (each descriptor's device and inode, by statx(2) with AT_STATX_DONT_SYNC,
+ * so no FUSE or network server is asked) and then /proc/PID/maps (the device
+ * and inode of each file mapping).  Files are matched by (device, inode),
+ * never by path, so a segment reached through a bind mount or another mount
+ * namespace is still found.  A shmfs FUSE mount of the namespace (a line of
+ * /proc/self/mountinfo with fstype "fuse.shmfs" whose source is the
+ * namespace directory) counts too: a file on that mount's device with a
+ * segment's inode number and the segment's name is that segment.  With FUSE
+ * passthrough the kernel shows the real file anyway.
+ *
+ * What a scan cannot see, by design or by the kernel's rules:
+ *  - the process opts->ignore_pid (counted in stats.ignored);
+ *  - processes that exit while they are read (stats.vanished; what was read
+ *    of them before still counts) and processes whose /proc entries cannot
+ *    be read, typically other users' when not root (stats.unreadable; what
+ *    could be read still counts);
+ *  - processes outside the pid namespace of the given procfs;
+ *  - descriptors in flight in a unix socket (SCM_RIGHTS), and the mappings
+ *    of a process whose main thread has exited while others run (the
+ *    kernel shows its maps as empty);
+ *  - files that have been unlinked (a deleted segment is not in the
+ *    namespace any more).
+ * A process that maps a segment several times, or holds several
+ * descriptors on it, is one user with the counts added up.
+ * ------------------------------------------------------------------------ */
+
+typedef struct shmseg_scan shmseg_scan;
+
+/* What a segment holds, as far as a scan could tell. */
+enum shmseg_kind {
+    SHMSEG_KIND_UNKNOWN, /* not judged (no SHMSEG_SCAN_KINDS), or unreadable */
+    SHMSEG_KIND_SEGMENT, /* a plain segment */
+    SHMSEG_KIND_LIST,    /* a valid ShareableList (shmseg_list_check_fd()) */
+};
+
+/* "unknown", "segment", "list"; NULL for another value. */
+const char *shmseg_kind_name(enum shmseg_kind kind);
+
+/* One process using a segment. */
+struct shmseg_user {
+    pid_t pid;
+    char comm[16];   /* /proc/PID/comm, NUL-terminated; "" if unreadable */
+    uint64_t mapped; /* bytes of address space mapping the segment, summed
+                        over its mappings (whole pages) */
+    unsigned maps;   /* number of mappings of the segment */
+    unsigned fds;    /* number of open descriptors on the segment */
+};
+
+/* One segment and its users. */
+struct shmseg_usage {
+    const char *name;   /* canonical name (no leading '/') */
+    struct shmseg_info info;
+    uint64_t dev, ino;  /* the file's st_dev and st_ino */
+    enum shmseg_kind kind;
+    size_t list_len;    /* elements, when kind is SHMSEG_KIND_LIST */
+    size_t nusers;      /* 0: an orphan (nobody maps it or holds it open) */
+    const struct shmseg_user *users; /* nusers entries, by ascending pid */
+};
+
+/* What a scan had to leave out (see above). */
+struct shmseg_scan_stats {
+    unsigned procs;      /* process entries found in /proc (ignored one excluded) */
+    unsigned vanished;   /* of those, exited while being read */
+    unsigned unreadable; /* of those, partly or wholly unreadable */
+    unsigned ignored;    /* 1 if opts->ignore_pid was seen, else 0 */
+};
+
+/* Flags for struct shmseg_scan_opts. */
+#define SHMSEG_SCAN_NO_FDS 0x1 /* mappings only: skip /proc/PID/fd (cheaper) */
+#define SHMSEG_SCAN_KINDS 0x2  /* judge each segment's kind (reads its header
+                                  with pread(2); never maps it) */
+
+struct shmseg_scan_opts {
+    pid_t ignore_pid; /* leave this process out (a daemon passes its own
+                         pid); 0: none */
+    const char *proc; /* procfs root; NULL: "/proc" (tests pass a fake tree) */
+    unsigned flags;   /* SHMSEG_SCAN_* */
+};
+
+/*
+ * Scan which processes use the segment @name, or every segment of the
+ * namespace when @name is NULL (the same segments shmseg_foreach() visits).
+ * @opts NULL means all defaults.  One pass over /proc whatever the number
+ * of segments.  Unreadable or vanishing processes never fail the scan; they
+ * are counted in shmseg_scan_stats().  Free the result with
+ * shmseg_scan_free().
+ * Errors: -EINVAL (@out NULL, unknown flags), those of shmseg_stat() for
+ * @name (-ENOENT, -EINVAL, -ENAMETOOLONG, -EISDIR, -ELOOP, -ENODEV, ...),
+ * those of shmseg_foreach(), -ENOMEM, and the errors of open(2) on the
+ * namespace directory or the procfs root.
+ */
+int shmseg_inspect(const shmseg_ns *ns, const char *name,
+                const struct shmseg_scan_opts *opts, shmseg_scan **out);
+
+/* Free a scan (and every pointer it handed out).  NULL is a no-op. */
+void shmseg_scan_free(shmseg_scan *scan);
+
+/* Number of segments the scan covers. */
+size_t shmseg_scan_count(const shmseg_scan *scan);
+
+/* Segment @i (0 <= @i < count), in byte order of the names (strcmp);
+ * NULL when @i is out of range. */
+const struct shmseg_usage *shmseg_scan_at(const shmseg_scan *scan, size_t i);
+
+/* The segment named @name (leading '/' allowed), or NULL. */
+const struct shmseg_usage *shmseg_scan_find(const shmseg_scan *scan,
+                                            const char *name);
+
+/* What the scan skipped.  Valid until shmseg_scan_free(). */
+const struct shmseg_scan_stats *shmseg_scan_stats(const shmseg_scan *scan);
+
+/*
+ * The processes that map the segment @name (descriptors alone do not
+ * count), @ignore_pid left out (0: none): their pids, ascending, in
+ * @pids[0..@cap).  Cheaper than a full scan: /proc/PID/fd is not read.
+ * Returns the number of mappers (may exceed @cap; then only @cap pids were
+ * stored).  Errors: -EINVAL (@name NULL, @pids NULL with @cap > 0), and
+ * those of shmseg_inspect().
+ */
+int shmseg_mappers(const shmseg_ns *ns, const char *name, pid_t ignore_pid,
+                   pid_t *pids, size_t cap);
+
+/*
+ * Unlink the segment @name only if, on a fresh scan right now, no process
+ * (but @ignore_pid) maps it or holds it open, and, if @ino is not 0, it is
+ * still the file with inode @ino.  A process that attaches between that
+ * scan and the unlink keeps its mapping (as after any shm_unlink()).
+ * Processes the scan could not read (see shmseg_scan_stats()) are not
+ * known to use it: scan first to know how complete the view is.
+ * Errors: -EBUSY (in use), -ESTALE (the name now names another file), and
+ * those of shmseg_inspect() and shmseg_unlink().
+ */
+int shmseg_unlink_unused(const shmseg_ns *ns, const char *name, uint64_t ino,
+                         pid_t ignore_pid);
+
+/*
+ * Seconds from the later of @info's mtime and ctime to @now (0 if that is
+ * in the future): how long ago the segment was created, resized, written
+ * with write(2), or had its owner or mode changed.  Writes through a
+ * mapping change neither time on tmpfs, so this is the age an orphan is
+ * judged by.
+ */
+int64_t shmseg_info_age(const struct shmseg_info *info, time_t now);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus
