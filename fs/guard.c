@@ -1,5 +1,5 @@
 /*
- * guard.c - survive segments that shrink under the daemon.
+ * guard.c - survive segments that shrink or change under the daemon.
  *
  * The daemon reads and writes list elements through a shared mapping (that
  * is how a write stays one atomic 8-byte store, visible to Python at once).
@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 static __thread sigjmp_buf *escape;
 
@@ -54,4 +55,20 @@ int guard_run(int (*fn)(void *), void *arg)
     int rc = fn(arg);
     escape = outer;
     return rc;
+}
+
+/* Waits of 50 us doubling to 6.4 ms, about 19 ms in all: enough to outlast
+ * a CPython writer descheduled between its two stores, and paid only by a
+ * list that is (or looks) damaged. */
+#define TRANSIENT_TRIES 10
+#define TRANSIENT_WAIT_NS 50000L
+
+bool transient_retry(unsigned attempt)
+{
+    if (attempt >= TRANSIENT_TRIES)
+        return false;
+    long ns = TRANSIENT_WAIT_NS << (attempt < 7 ? attempt : 7);
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    nanosleep(&ts, NULL);
+    return true;
 }

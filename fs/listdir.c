@@ -66,7 +66,10 @@ static int list_attach(struct node *dir, bool writable, struct open_list *ol)
         return -ENOENT;
     }
     struct wrap_args a = {ol, writable};
-    err = shmseg_data(ol->seg) ? guard_run(wrap_fn, &a) : -EBADMSG;
+    unsigned attempt = 0;
+    do
+        err = shmseg_data(ol->seg) ? guard_run(wrap_fn, &a) : -EBADMSG;
+    while (err == -EBADMSG && transient_retry(attempt++));
     if (err < 0) {
         shmseg_close(ol->seg);
         return err == -EBADMSG ? -ENOENT : err;
@@ -93,13 +96,24 @@ static int get_text_fn(void *arg)
 
 /* Element @i's text into *@buf (malloc'd, grown as needed; *@cap bytes).
  * Returns its length or -errno. */
+/* guard_run(get_text_fn), again while the element looks mid-update. */
+static int get_text(struct text_args *a)
+{
+    unsigned attempt = 0;
+    int err;
+    do
+        err = guard_run(get_text_fn, a);
+    while (err == -EBADMSG && transient_retry(attempt++));
+    return err == -EBADMSG ? -EIO : err;
+}
+
 static ssize_t elem_text(shmseg_list *list, size_t i, char **buf, size_t *cap)
 {
     for (;;) {
         struct text_args a = {list, i, *buf, *cap, 0};
-        int err = guard_run(get_text_fn, &a);
+        int err = get_text(&a);
         if (err < 0)
-            return err == -EBADMSG ? -EIO : err;
+            return err;
         if ((size_t)a.len <= *cap)
             return a.len;
         /* Longer than the buffer (another process may lengthen it again
@@ -117,8 +131,8 @@ static ssize_t elem_text_len(shmseg_list *list, size_t i)
 {
     char small[64];
     struct text_args a = {list, i, small, sizeof(small), 0};
-    int err = guard_run(get_text_fn, &a);
-    return err < 0 ? (err == -EBADMSG ? -EIO : err) : a.len;
+    int err = get_text(&a);
+    return err < 0 ? err : a.len;
 }
 
 /* st_ino for element files: distinct from every segment's (tools like du
@@ -315,6 +329,7 @@ void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
 /* An open element file: the text read at open (or at the last read from
  * offset 0), and what was written so far. */
 struct elem_file {
+    struct handle h; /* first: fi->fh points here too */
     char *text;
     size_t len, cap;
     char *in;
@@ -337,6 +352,14 @@ static int elem_refresh(struct node *n, struct elem_file *f)
     return 0;
 }
 
+static void elem_file_destroy(struct handle *h)
+{
+    struct elem_file *f = (struct elem_file *)h;
+    free(f->text);
+    free(f->in);
+    free(f);
+}
+
 void elem_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
     struct elem_file *f = calloc(1, sizeof(*f));
@@ -347,17 +370,18 @@ void elem_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
     /* Read at open, so an open on a damaged list fails early. */
     int err = (fi->flags & O_ACCMODE) != O_WRONLY ? elem_refresh(n, f) : 0;
     if (err < 0) {
-        free(f);
+        elem_file_destroy(&f->h);
         fuse_reply_err(req, -err);
         return;
     }
+    handle_track(&f->h, elem_file_destroy);
     fi->fh = (uint64_t)(uintptr_t)f;
     /* No page cache: every read comes here, so no stale text. */
     fi->direct_io = 1;
     fi->keep_cache = 0;
     if (fuse_reply_open(req, fi) != 0) {
-        free(f->text);
-        free(f);
+        handle_untrack(&f->h);
+        elem_file_destroy(&f->h);
     }
 }
 
@@ -377,7 +401,19 @@ void elem_read(fuse_req_t req, struct node *n, size_t size, off_t off,
         return;
     }
     size_t take = f->len - (size_t)off < size ? f->len - (size_t)off : size;
-    fuse_reply_buf(req, f->text + off, take);
+    /* Reply from a copy: once the kernel has the reply, the reader may
+     * close the file, and the release (on another thread) frees f->text
+     * while this thread is still returning from writev(). */
+    char small[256];
+    char *copy = take <= sizeof(small) ? small : malloc(take);
+    if (!copy) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    memcpy(copy, f->text + off, take);
+    fuse_reply_buf(req, copy, take);
+    if (copy != small)
+        free(copy);
 }
 
 struct set_args {
@@ -427,8 +463,12 @@ void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
     int err = list_attach(n->list, true, &ol);
     if (err == 0) {
         struct set_args a = {ol.list, n->index, f->in, f->in_len};
-        err = n->index < shmseg_list_len(ol.list) ? guard_run(set_text_fn, &a)
-                                                  : -EIO;
+        unsigned attempt = 0;
+        do
+            err = n->index < shmseg_list_len(ol.list)
+                      ? guard_run(set_text_fn, &a)
+                      : -EIO;
+        while (err == -EBADMSG && transient_retry(attempt++));
         list_detach(&ol);
     }
     if (err == -EBADMSG || err == -ENOENT)
@@ -442,9 +482,8 @@ void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
 void elem_release(fuse_req_t req, struct fuse_file_info *fi)
 {
     struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
-    free(f->text);
-    free(f->in);
-    free(f);
+    handle_untrack(&f->h);
+    elem_file_destroy(&f->h);
     fuse_reply_err(req, 0);
 }
 
@@ -501,7 +540,10 @@ ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap)
     if (err < 0)
         return err;
     struct xattr_args a = {ol.list, n->index, type, buf, cap, 0};
-    err = guard_run(xattr_fn, &a);
+    unsigned attempt = 0;
+    do
+        err = guard_run(xattr_fn, &a);
+    while (err == -EBADMSG && transient_retry(attempt++));
     list_detach(&ol);
     if (err < 0)
         return err == -EBADMSG ? -EIO : err;

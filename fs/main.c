@@ -250,6 +250,7 @@ out_handlers:
 out:
     if (se)
         fuse_session_destroy(se);
+    handle_free_all();
     node_table_free();
     shmseg_ns_close(shmfs.ns);
     if (shmfs.dirfd >= 0)

@@ -236,3 +236,33 @@ void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg)
     }
     free(names);
 }
+
+static struct handle handles = {&handles, &handles, NULL};
+
+void handle_track(struct handle *h, void (*free_fn)(struct handle *h))
+{
+    pthread_mutex_lock(&shmfs.lock);
+    h->free = free_fn;
+    h->next = &handles;
+    h->prev = handles.prev;
+    handles.prev->next = h;
+    handles.prev = h;
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+void handle_untrack(struct handle *h)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+void handle_free_all(void)
+{
+    while (handles.next != &handles) {
+        struct handle *h = handles.next;
+        handle_untrack(h);
+        h->free(h);
+    }
+}

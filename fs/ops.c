@@ -33,9 +33,29 @@ void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr)
         node_forget(n, 1); /* the kernel never got the reference */
 }
 
+#define CAP_SYS_ADMIN_BIT 21 /* <linux/capability.h> */
+
 static bool is_file(const struct node *n)
 {
     return n->kind == NODE_SEGMENT || n->kind == NODE_RAW;
+}
+
+/* Registering a backing file needs CAP_SYS_ADMIN: know it before the first
+ * open, so user.shmfs.passthrough is right from the start. */
+static bool has_cap_sys_admin(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    unsigned long long eff = 0;
+    bool found = false;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+            found = true;
+            break;
+        }
+    if (f)
+        fclose(f);
+    return found && (eff & (1ull << CAP_SYS_ADMIN_BIT));
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -47,10 +67,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
     if (shmfs.no_passthrough)
         return;
-    shmfs.passthrough = compat_init(conn);
-    if (!shmfs.passthrough)
+    if (!compat_init(conn))
         shmfs_log("the kernel does not offer FUSE passthrough: read, write "
                   "and mmap go through the daemon (mmap sees a copy)");
+    else if (!has_cap_sys_admin())
+        shmfs_log("FUSE passthrough needs CAP_SYS_ADMIN (run as root): read, "
+                  "write and mmap go through the daemon (mmap sees a copy)");
+    else
+        shmfs.passthrough = true;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

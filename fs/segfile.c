@@ -78,6 +78,12 @@ enum node_kind seg_classify(const char *name, const struct stat *st,
     if (fd < 0)
         return NODE_SEGMENT;
     int err = shmseg_list_check_fd(fd, n);
+    /* A list the kernel knows may just be mid-update (transient_retry()). */
+    if (err == -EBADMSG && node_find(NODE_LIST, st->st_ino)) {
+        unsigned attempt = 0;
+        while (err == -EBADMSG && transient_retry(attempt++))
+            err = shmseg_list_check_fd(fd, n);
+    }
     close(fd);
     return err == 0 ? NODE_LIST : NODE_SEGMENT;
 }
@@ -487,18 +493,27 @@ static void free_names(struct dir_handle *d)
     d->count = 0;
 }
 
+static void dir_handle_destroy(struct handle *h)
+{
+    struct dir_handle *d = (struct dir_handle *)h;
+    free_names(d);
+    free(d);
+}
+
 struct dir_handle *dir_handle_new(size_t nelem)
 {
     struct dir_handle *d = calloc(1, sizeof(*d));
-    if (d)
+    if (d) {
         d->nelem = nelem;
+        handle_track(&d->h, dir_handle_destroy);
+    }
     return d;
 }
 
 void dir_handle_free(struct dir_handle *d)
 {
-    free_names(d);
-    free(d);
+    handle_untrack(&d->h);
+    dir_handle_destroy(&d->h);
 }
 
 static int read_names(struct dir_handle *d)

@@ -79,6 +79,16 @@ extern struct shmfs shmfs;
 void shmfs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- node.c --------------------------------------------------------------- */
+/* An open file or folder handle (fi->fh) of ours.  They are tracked so that
+ * an unmount, after which the kernel sends no more releases, frees them. */
+struct handle {
+    struct handle *prev, *next;
+    void (*free)(struct handle *h);
+};
+void handle_track(struct handle *h, void (*free_fn)(struct handle *h));
+void handle_untrack(struct handle *h);
+void handle_free_all(void);
+
 int node_table_init(void);
 void node_table_free(void);
 /* The node for a kernel node id (FUSE_ROOT_ID is the root). */
@@ -144,6 +154,7 @@ void seg_statfs(fuse_req_t req);
 /* An open folder: the root's names (read at opendir and at every rewind),
  * or a list folder's element count. */
 struct dir_handle {
+    struct handle h; /* first: fi->fh points here too */
     char **names;
     size_t count;
     bool fresh; /* names just read: the first pass needs no re-read */
@@ -184,6 +195,13 @@ ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap);
 
 /* --- guard.c -------------------------------------------------------------- */
 int guard_init(void);
+/*
+ * CPython stores a value of another type in two steps (the element's format,
+ * then its type code), so for a moment a list fails validation.  Code that
+ * finds a known list invalid calls this with its attempt count (0, 1, ...):
+ * it waits a little and returns true while another attempt is worth it.
+ */
+bool transient_retry(unsigned attempt);
 /* Run @fn(@arg); if it touches a page of a mapping that another process
  * truncated away (SIGBUS), return -EIO instead of dying. */
 int guard_run(int (*fn)(void *), void *arg);

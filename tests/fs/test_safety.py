@@ -1,0 +1,474 @@
+#!/usr/bin/python3
+"""test_safety.py - issue 3, "Safety".
+
+    test_safety.py SHMFS [TEST-NAME-SUBSTRING ...]
+
+Run as root with allow_other, the mount must never let a second user
+(nobody, via setpriv) do what it could not do on the shm directory itself:
+each permission test runs the same operations as nobody on the real files
+and on the mount and compares.  Also: symlinks in the shm dir are never
+followed (also when one replaces a file between lookup and open), a FIFO
+swapped in never blocks the daemon, a full tmpfs is ENOSPC, and SIGKILL of
+the daemon loses nothing (data, running mappings, a remount shows all).
+"""
+import errno
+import mmap
+import os
+import signal
+import stat
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shmfs_harness as H  # noqa: E402
+from shmfs_harness import check, eq, expect_errno  # noqa: E402
+
+DENIED = ("EACCES", "EPERM")
+
+# Operations nobody tries on one segment (path P), reported as errno names.
+NOBODY_OPS = r'''
+def ops(P, tag):
+    R[tag + "read"] = t(rd, P)
+    R[tag + "write"] = t(wr, P, b"pwned")
+    R[tag + "open_rdwr"] = t(lambda: os.close(os.open(P, os.O_RDWR)))
+    R[tag + "truncate"] = t(os.truncate, P, 0)
+    R[tag + "chmod"] = t(os.chmod, P, 0o666)
+    R[tag + "chown"] = t(os.chown, P, 65534, 65534)
+    R[tag + "utime_set"] = t(os.utime, P, (1, 1))
+    R[tag + "utime_now"] = t(os.utime, P)
+    R[tag + "rename"] = t(os.rename, P, P + ".moved")
+    R[tag + "unlink"] = t(os.unlink, P)
+'''
+
+
+def _compare_nobody(m, name, what):
+    """Run NOBODY_OPS as nobody on the real segment, then on the mount
+    (restoring the segment in between); return the mount's results."""
+    real, via = m.shm_path(name), m.path(name)
+    snap = (H.read_file(real), os.stat(real))
+
+    def restore():
+        if os.path.exists(real + ".moved"):
+            os.rename(real + ".moved", real)
+        if not os.path.exists(real):
+            H.write_file(real, snap[0])
+        with open(real, "r+b") as f:
+            f.truncate(0)
+            f.write(snap[0])
+        os.chmod(real, stat.S_IMODE(snap[1].st_mode))
+        os.chown(real, snap[1].st_uid, snap[1].st_gid)
+    direct = H.as_nobody(NOBODY_OPS + "ops(%r, '')" % real)
+    restore()
+    mounted = H.as_nobody(NOBODY_OPS + "ops(%r, '')" % via)
+    after = (H.read_file(real), os.stat(real))
+    restore()
+    for k in direct:
+        check(not (direct[k] != "ok" and mounted[k] == "ok"),
+              "%s: nobody can %s through the mount (directly: %s)" % (
+                  what, k, direct[k]))
+    H.note("%s: direct %s" % (what, direct))
+    if direct != mounted:
+        H.note("%s: mount  %s" % (what, mounted))
+    return direct, mounted, after
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_refused_on_0600_root_segment(m):
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("secret"), b"root only", mode=0o600)
+    direct, mounted, after = _compare_nobody(m, "secret", "0600 root segment")
+    for op in ("read", "write", "open_rdwr", "truncate", "chmod", "chown",
+               "utime_set", "utime_now", "rename", "unlink"):
+        check(mounted[op] in DENIED, "nobody's %s on a 0600 root segment "
+              "through the mount: %s" % (op, mounted[op]))
+    eq(after[0], b"root only", "content untouched")
+    eq(stat.S_IMODE(after[1].st_mode), 0o600, "mode untouched")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_can_read_0644_but_not_write(m):
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("pub"), b"public", mode=0o644)
+    direct, mounted, after = _compare_nobody(m, "pub", "0644 root segment")
+    eq(mounted["read"], "ok", "nobody reads a 0644 segment")
+    for op in ("write", "open_rdwr", "truncate", "chmod", "unlink"):
+        check(mounted[op] in DENIED, "nobody's %s on a 0644 root segment: %s"
+              % (op, mounted[op]))
+    eq(after[0], b"public", "content untouched")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_full_rights_on_own_segment(m):
+    """Positive control: nobody's own segment is fully usable."""
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("mine"), b"mine", mode=0o600)
+    os.chown(m.shm_path("mine"), H.NOBODY_UID, H.NOBODY_GID)
+    res = H.as_nobody(r'''
+P = %r
+R["read"] = t(rd, P)
+R["write"] = t(wr, P, b"MINE")
+R["chmod"] = t(os.chmod, P, 0o640)
+R["utime"] = t(os.utime, P, (1, 1))
+R["unlink"] = t(os.unlink, P)
+''' % m.path("mine"))
+    eq(res, {"read": "ok", "write": "ok", "chmod": "ok", "utime": "ok",
+             "unlink": "ok"}, "nobody on its own segment")
+    check(not os.path.exists(m.shm_path("mine")), "unlinked")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_cannot_edit_0600_list(m):
+    os.chmod(m.shm, 0o1777)
+    H.make_list(m.shm, "L", [7, "abcd", 2.5], mode=0o600)
+    ok, _ = H.poll_until(lambda: os.path.isdir(m.path("L")), 2)
+    check(ok, "list is a folder")
+    res = H.as_nobody(r'''
+D = %r
+R["cat"] = t(rd, D + "/0")
+R["write"] = t(wr, D + "/0", b"42\n")
+R["raw_read"] = t(rd, D + "/.raw")
+R["raw_write"] = t(wr, D + "/.raw", b"x")
+R["listdir"] = t(os.listdir, D)
+R["rmdir"] = t(os.rmdir, D)
+R["xattr"] = t(os.getxattr, D + "/0", "user.shmfs.type")
+''' % m.path("L"))
+    H.note("nobody on a 0600 list: %s" % res)
+    for k in ("cat", "write", "raw_read", "raw_write", "rmdir"):
+        check(res[k] in DENIED, "nobody's %s on a 0600 list: %s" % (k, res[k]))
+    r = H.sh("echo 42 > %s/0" % m.path("L"), user="nobody")
+    check(r.returncode != 0, "echo 42 as nobody: $? is 0")
+    r = H.sh("rm -rf %s" % m.path("L"), user="nobody")
+    check(os.path.exists(m.shm_path("L")), "nobody's rm -rf destroyed the "
+          "list")
+    eq(H.read_file(m.path("L", "0")), b"7\n", "element unchanged")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_can_read_0644_list_not_edit(m):
+    os.chmod(m.shm, 0o1777)
+    H.make_list(m.shm, "P", [7, "abcd"], mode=0o644)
+    H.poll_until(lambda: os.path.isdir(m.path("P")), 2)
+    res = H.as_nobody(r'''
+D = %r
+R["cat"] = t(rd, D + "/0")
+R["write"] = t(wr, D + "/0", b"42\n")
+R["listdir"] = t(os.listdir, D)
+''' % m.path("P"))
+    eq(res["cat"], "ok", "nobody cats a 0644 list element")
+    check(res["write"] in DENIED, "nobody writes a 0644 list: %s" %
+          res["write"])
+    eq(H.read_file(m.path("P", "0")), b"7\n", "unchanged")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_can_edit_own_list(m):
+    os.chmod(m.shm, 0o1777)
+    H.make_list(m.shm, "N", [7, "abcd"], mode=0o600)
+    os.chown(m.shm_path("N"), H.NOBODY_UID, H.NOBODY_GID)
+    H.poll_until(lambda: os.path.isdir(m.path("N")), 2)
+    r = H.sh("echo 42 > %s/0 && cat %s/0" % (m.path("N"), m.path("N")),
+             user="nobody")
+    eq((r.returncode, r.stdout), (0, b"42\n"), "nobody edits its own list "
+       "(%r)" % r.stderr)
+
+
+@H.mount_with(allow_other=True)
+def test_sticky_dir_nobody_cannot_unlink_others(m):
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("roots"), b"r", mode=0o666)
+    H.write_file(m.shm_path("users"), b"u", mode=0o666)
+    os.chown(m.shm_path("users"), 12345, 12345)
+    H.write_file(m.shm_path("own"), b"o", mode=0o600)
+    os.chown(m.shm_path("own"), H.NOBODY_UID, H.NOBODY_GID)
+    H.make_list(m.shm, "rlist", [1], mode=0o666)
+    H.poll_until(lambda: os.path.isdir(m.path("rlist")), 2)
+    res = H.as_nobody(r'''
+M = %r
+R["roots"] = t(os.unlink, M + "/roots")
+R["users"] = t(os.unlink, M + "/users")
+R["rename_roots"] = t(os.rename, M + "/roots", M + "/stolen")
+R["replace_users"] = t(os.rename, M + "/own", M + "/users")
+R["rlist"] = t(os.rmdir, M + "/rlist")
+R["write_roots"] = t(wr, M + "/roots", b"W")
+R["own"] = t(os.unlink, M + "/own")
+''' % m.mnt)
+    H.note("sticky dir as nobody: %s" % res)
+    for k in ("roots", "users", "rename_roots", "replace_users", "rlist"):
+        check(res[k] in DENIED, "sticky dir: nobody's %s: %s" % (k, res[k]))
+    eq(res["write_roots"], "ok", "0666 segment is writable by nobody")
+    eq(res["own"], "ok", "nobody unlinks its own segment")
+    for n in ("roots", "users", "rlist"):
+        check(os.path.exists(m.shm_path(n)), n + " was removed")
+
+
+@H.mount_with(allow_other=True)
+def test_nobody_cannot_create_in_0755_shm_dir(m):
+    os.chmod(m.shm, 0o755)
+    res = H.as_nobody(r'''
+R["create"] = t(lambda: os.close(os.open(%r, os.O_CREAT|os.O_WRONLY, 0o600)))
+''' % m.path("x"))
+    check(res["create"] in DENIED, "create as nobody in a 0755 root dir: %s"
+          % res["create"])
+    eq(os.listdir(m.shm), [], "nothing created")
+
+
+def test_without_allow_other_nobody_refused(m):
+    H.write_file(m.shm_path("pub"), b"p", mode=0o644)
+    res = H.as_nobody(r'''
+R["stat"] = t(os.stat, %r)
+R["listdir"] = t(os.listdir, %r)
+''' % (m.path("pub"), m.mnt))
+    check(res["stat"] in DENIED, "stat as nobody without allow_other: %s" %
+          res["stat"])
+    check(res["listdir"] in DENIED, "listdir as nobody without allow_other: "
+          "%s" % res["listdir"])
+
+
+# ---------------------------------------------------------------------------
+# Symlinks and other special files are never followed or opened
+
+
+def test_symlinks_never_followed(m):
+    target = os.path.join(H.base_dir(), H.new_name("target"))
+    H.write_file(target, b"original", mode=0o644)
+    os.symlink(target, m.shm_path("evil"))
+    os.mkdir(m.shm_path("sub"))
+    os.symlink(m.shm_path("sub"), m.shm_path("dirlink"))
+    results = {}
+    results["create"] = H.errno_of(
+        lambda: os.close(os.open(m.path("evil"), os.O_CREAT | os.O_WRONLY |
+                                 os.O_TRUNC, 0o644)))
+    results["shell>"] = H.sh("echo pwned > %s" % m.path("evil")).returncode
+    results["truncate"] = H.errno_of(os.truncate, m.path("evil"), 0)
+    results["chmod"] = H.errno_of(os.chmod, m.path("evil"), 0o600)
+    results["chown"] = H.errno_of(os.chown, m.path("evil"), 65534, 65534)
+    results["utime"] = H.errno_of(os.utime, m.path("evil"), (1, 1))
+    results["in_dirlink"] = H.errno_of(
+        lambda: os.close(os.open(m.path("dirlink", "x"), os.O_CREAT |
+                                 os.O_WRONLY, 0o600)))
+    results["in_sub"] = H.errno_of(
+        lambda: os.close(os.open(m.path("sub", "x"), os.O_CREAT |
+                                 os.O_WRONLY, 0o600)))
+    H.note("through a symlink: %s" % {k: (H.ename(v) if isinstance(v, int)
+                                          and k != "shell>" else v)
+                                      for k, v in results.items()})
+    eq(H.read_file(target), b"original", "symlink target content")
+    st = os.stat(target)
+    eq(stat.S_IMODE(st.st_mode), 0o644, "symlink target mode")
+    eq((st.st_uid, st.st_gid, int(st.st_mtime) != 1), (0, 0, True),
+       "symlink target owner/times")
+    check(os.path.islink(m.shm_path("evil")), "symlink replaced")
+    eq(os.listdir(m.shm_path("sub")), [], "nothing created through dirlink")
+
+
+@H.timeout(120)
+def test_file_swapped_for_symlink_not_followed(m):
+    """A segment replaced by a symlink between lookup and open (the kernel
+    still has the old entry): the daemon opens with O_NOFOLLOW."""
+    target = os.path.join(H.base_dir(), H.new_name("target"))
+    H.write_file(target, b"original", mode=0o666)
+    for i in range(50):
+        name = "swap%d" % i
+        H.write_file(m.shm_path(name), b"seg", mode=0o666)
+        os.stat(m.path(name))                    # entry cached
+        os.unlink(m.shm_path(name))
+        os.symlink(target, m.shm_path(name))
+        e = H.errno_of(lambda: os.close(os.open(
+            m.path(name), os.O_WRONLY | os.O_TRUNC)))
+        H.errno_of(os.truncate, m.path(name), 0)
+        eq(H.read_file(target), b"original",
+           "round %d: target changed through a swapped symlink" % i)
+    check(m.alive(), "daemon alive")
+
+
+@H.timeout(60)
+def test_file_swapped_for_fifo_never_blocks(m):
+    H.write_file(m.shm_path("other"), b"o")
+    H.write_file(m.shm_path("ff"), b"x")
+    os.stat(m.path("ff"))
+    os.unlink(m.shm_path("ff"))
+    os.mkfifo(m.shm_path("ff"))
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)
+        try:
+            os.close(os.open(m.path("ff"), os.O_RDONLY))
+        except OSError:
+            pass
+        os._exit(0)
+    try:
+        # the daemon keeps serving others meanwhile
+        t0 = time.monotonic()
+        for _ in range(20):
+            eq(H.read_file(m.path("other")), b"o", "other segment")
+        check(time.monotonic() - t0 < 2, "daemon stalled by the FIFO open")
+        t0 = time.monotonic()
+        while True:
+            p, st = os.waitpid(pid, os.WNOHANG)
+            if p:
+                break
+            if time.monotonic() - t0 > 5:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise H.TestFailure("open of a swapped-in FIFO blocked")
+            time.sleep(0.01)
+        eq(os.waitstatus_to_exitcode(st), 0, "opener exited normally (not by "
+           "the 10 s alarm)")
+    finally:
+        try:
+            # unblock a daemon stuck opening the FIFO, if it is
+            fd = os.open(m.shm_path("ff"), os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def test_odd_names(m):
+    names = ["a b", "\u00fcml\u00e4ut", "-dash", "...", "x\ny", "semi;colon",
+             "sem", "semaphore", "tab\tname", "\\back", ".hidden"]
+    for n in names:
+        fd = os.open(m.path(n), os.O_CREAT | os.O_WRONLY, 0o600)
+        os.write(fd, n.encode())
+        os.close(fd)
+    eq(sorted(os.listdir(m.shm)), sorted(names), "created directly")
+    eq(sorted(os.listdir(m.mnt)), sorted(names), "listed on the mount")
+    for n in names:
+        eq(H.read_file(m.path(n)), n.encode(), "content of %r" % n)
+
+
+def test_create_sem_name_refused_or_hidden(m):
+    """A sem.* name is a POSIX semaphore, never shown: creating one through
+    the mount is refused (or at least it stays hidden)."""
+    e = H.errno_of(lambda: os.close(os.open(
+        m.path("sem.x"), os.O_CREAT | os.O_WRONLY, 0o600)))
+    H.note("create sem.x: %s" % ("ok" if e is None else H.ename(e)))
+    if e is None:
+        check("sem.x" not in os.listdir(m.mnt), "sem.x created and shown")
+    else:
+        check(e in (errno.EPERM, errno.EACCES, errno.EINVAL),
+              "create sem.x: %s" % H.ename(e))
+        check(not os.path.exists(m.shm_path("sem.x")), "refused yet made")
+
+
+# ---------------------------------------------------------------------------
+# ENOSPC
+
+
+@H.timeout(120)
+def test_full_tmpfs_is_enospc():
+    fs = H.mount_tmpfs("1m")
+    try:
+        with H.Mount(shm_dir=fs) as m:
+            fd = os.open(m.path("fill"), os.O_CREAT | os.O_WRONLY, 0o600)
+            err = None
+            total = 0
+            chunk = b"z" * 65536
+            try:
+                for _ in range(64):                  # up to 4 MiB
+                    total += os.write(fd, chunk)
+            except OSError as e:
+                err = e.errno
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                err = err or e.errno
+            os.close(fd)
+            H.note("wrote %d bytes before %s" % (total, H.ename(err) if err
+                                                  else "no error"))
+            eq(err, errno.ENOSPC, "writing 4 MiB into a 1 MiB tmpfs")
+            check(total <= (1 << 20), "more written than the tmpfs holds")
+            # truncate is sparse on tmpfs, but creating another file and
+            # writing to it must also be ENOSPC
+            fd = os.open(m.path("more"), os.O_CREAT | os.O_WRONLY, 0o600)
+            expect_errno(errno.ENOSPC, os.write, fd, chunk,
+                         what="write to a second file on a full tmpfs")
+            os.close(fd)
+            os.unlink(m.path("fill"))
+            fd = os.open(m.path("more"), os.O_WRONLY)
+            eq(os.write(fd, chunk), len(chunk), "write after freeing space")
+            os.close(fd)
+            eq(os.path.getsize(os.path.join(fs, "more")), len(chunk),
+               "real size")
+    finally:
+        H.umount_tmpfs(fs)
+
+
+# ---------------------------------------------------------------------------
+# SIGKILL loses nothing
+
+
+@H.timeout(120)
+def test_sigkill_loses_nothing():
+    shm = H.new_shm_dir()
+    m = H.Mount(shm_dir=shm)
+    try:
+        fd = os.open(m.path("seg"), os.O_CREAT | os.O_RDWR, 0o640)
+        os.ftruncate(fd, 1 << 20)
+        mm = mmap.mmap(fd, 1 << 20)
+        os.close(fd)
+        mm[0:11] = b"before kill"
+        fd = os.open(m.path("w"), os.O_CREAT | os.O_WRONLY, 0o600)
+        os.write(fd, b"written, never closed")
+        H.make_list(shm, "L", [5, "abc"])
+        H.poll_until(lambda: os.path.isdir(m.path("L")), 2)
+        eq(H.sh("echo 6 > %s" % m.path("L", "0")).returncode, 0, "echo 6")
+        before = {n: H.read_file(os.path.join(shm, n))
+                  for n in os.listdir(shm)}
+
+        m.kill(signal.SIGKILL)
+        m.expect_dead = True
+        check(m.wait_exit(10) is not None, "daemon did not die")
+        after = {n: H.read_file(os.path.join(shm, n))
+                 for n in os.listdir(shm)}
+        eq(sorted(after), sorted(before), "segments after SIGKILL")
+        eq(after, before, "segment contents after SIGKILL")
+        eq(after["w"], b"written, never closed", "write of an open fd")
+        # the running mapping keeps working, both ways
+        mm[100:110] = b"after kill"
+        fdd = os.open(os.path.join(shm, "seg"), os.O_RDWR)
+        md = mmap.mmap(fdd, 1 << 20)
+        os.close(fdd)
+        eq(md[100:110], b"after kill", "direct map sees the old mount map")
+        md[200:206] = b"direct"
+        eq(mm[200:206], b"direct", "old mount map sees the direct map")
+        e = H.errno_of(os.stat, m.path("seg"))
+        H.note("stat on the dead mount: %s" % (H.ename(e) if e else "ok"))
+        try:
+            os.close(fd)       # FLUSH to a dead daemon: ENOTCONN is fine
+        except OSError:
+            pass
+
+        m.stop(check=False)            # fusermount3 -u / umount -l
+        check(not H.is_mounted(m.mnt, None), "dead mount still mounted")
+        m.start()                      # remount the same dir and mountpoint
+        eq(sorted(os.listdir(m.mnt)), sorted(["seg", "w", "L"]),
+           "remount shows every segment")
+        eq(H.read_file(m.path("seg"))[:11], b"before kill", "seg content")
+        eq(H.read_file(m.path("L", "0")), b"6\n", "list element")
+        fd2 = os.open(m.path("seg"), os.O_RDWR)
+        mm2 = mmap.mmap(fd2, 1 << 20)
+        os.close(fd2)
+        mm[300:305] = b"third"
+        eq(mm2[300:305], b"third", "new mount map sees the old mount map")
+        mm2.close()
+        mm.close()
+        md.close()
+        m.stop()
+    finally:
+        m.stop(check=False)
+
+
+def test_daemon_keeps_no_data(m):
+    """Everything written through the mount is in the shm dir at once (no
+    daemon-side buffering): compare before any close/fsync."""
+    fd = os.open(m.path("nb"), os.O_CREAT | os.O_WRONLY, 0o600)
+    for i in range(100):
+        os.write(fd, b"%04d" % i)
+        eq(os.path.getsize(m.shm_path("nb")), 4 * (i + 1),
+           "real size after write %d" % i)
+    os.close(fd)
+
+
+if __name__ == "__main__":
+    H.run(globals())
