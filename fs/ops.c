@@ -310,9 +310,13 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 #define XATTR_PREFIX "user.shmfs."
 
 /* The names a node of @kind carries, NUL-separated. */
-static const char SEGMENT_XATTRS[] = XATTR_PREFIX "kind\0" XATTR_PREFIX "passthrough";
-static const char LIST_XATTRS[] = XATTR_PREFIX "kind\0" XATTR_PREFIX "format";
-static const char ELEMENT_XATTRS[] = XATTR_PREFIX "type\0" XATTR_PREFIX "passthrough";
+#define USERS_XATTRS XATTR_PREFIX "mappers\0" XATTR_PREFIX "pids"
+static const char SEGMENT_XATTRS[] =
+    XATTR_PREFIX "kind\0" XATTR_PREFIX "passthrough\0" USERS_XATTRS;
+static const char LIST_XATTRS[] =
+    XATTR_PREFIX "kind\0" XATTR_PREFIX "format\0" USERS_XATTRS;
+static const char ELEMENT_XATTRS[] =
+    XATTR_PREFIX "type\0" XATTR_PREFIX "passthrough";
 
 static const char *xattr_names(enum node_kind kind, size_t *len)
 {
@@ -343,37 +347,40 @@ static bool has_xattr(enum node_kind kind, const char *attr)
     return false;
 }
 
+/* The value of @attr (which @n carries), snprintf-style (see list_xattr). */
+static ssize_t xattr_value(struct node *n, const char *attr, char *buf,
+                           size_t cap)
+{
+    if (strcmp(attr, XATTR_PREFIX "kind") == 0)
+        return snprintf(buf, cap, "%s",
+                        n->kind == NODE_SEGMENT ? "segment" : "list");
+    if (strcmp(attr, XATTR_PREFIX "passthrough") == 0)
+        return snprintf(buf, cap, "%d",
+                        n->kind != NODE_ELEMENT && shmfs.passthrough);
+    if (strcmp(attr, XATTR_PREFIX "mappers") == 0 ||
+        strcmp(attr, XATTR_PREFIX "pids") == 0)
+        return seg_users_xattr(n, attr, buf, cap);
+    return list_xattr(n, attr, buf, cap);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *attr,
                         size_t size)
 {
     struct node *n = node_of(ino);
-    char buf[256];
-    ssize_t len;
+    char small[256], *buf = small;
 
     if (!has_xattr(n->kind, attr)) {
         fuse_reply_err(req, ENODATA);
         return;
     }
-    if (strcmp(attr, XATTR_PREFIX "kind") == 0)
-        len = snprintf(buf, sizeof(buf), "%s",
-                       n->kind == NODE_SEGMENT ? "segment" : "list");
-    else if (strcmp(attr, XATTR_PREFIX "passthrough") == 0)
-        len = snprintf(buf, sizeof(buf), "%d",
-                       n->kind != NODE_ELEMENT && shmfs.passthrough);
-    else
-        len = list_xattr(n, attr, buf, sizeof(buf));
-    if (len == -ERANGE) { /* a long format: ask for its length, then fetch */
-        len = list_xattr(n, attr, NULL, 0);
-        if (len >= 0 && size >= (size_t)len + 1) {
-            char *big = malloc((size_t)len + 1);
-            len = big ? list_xattr(n, attr, big, (size_t)len + 1) : -ENOMEM;
-            if (len >= 0)
-                fuse_reply_buf(req, big, (size_t)len);
-            else
-                fuse_reply_err(req, (int)-len);
-            free(big);
-            return;
-        }
+    ssize_t len = xattr_value(n, attr, buf, sizeof(small));
+    if (len >= (ssize_t)sizeof(small) && size > 0) {
+        /* Longer than the stack buffer (a long format or pid list). */
+        size_t cap = (size_t)len + 1;
+        buf = malloc(cap);
+        len = buf ? xattr_value(n, attr, buf, cap) : -ENOMEM;
+        if (len >= (ssize_t)cap)
+            len = -ERANGE; /* grew again meanwhile */
     }
     if (len < 0)
         fuse_reply_err(req, (int)-len);
@@ -383,6 +390,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *attr,
         fuse_reply_err(req, ERANGE);
     else
         fuse_reply_buf(req, buf, (size_t)len);
+    if (buf != small)
+        free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

@@ -482,6 +482,47 @@ void seg_statfs(fuse_req_t req)
         fuse_reply_statfs(req, &sv);
 }
 
+ssize_t seg_users_xattr(struct node *n, const char *attr, char *buf,
+                        size_t cap)
+{
+    char name[NAME_MAX + 1];
+    bool pids = strcmp(attr, "user.shmfs.pids") == 0;
+    int err = node_name(n, name);
+    if (err < 0)
+        return err;
+    /* Computed when asked (one pass over /proc); the daemon's own use of
+     * the segment is not a user's. */
+    pid_t some[64], *all = some;
+    size_t have = 64;
+    int count = shmseg_mappers(shmfs.ns, name, getpid(), all, have);
+    if (count > 64 && pids) {
+        have = (size_t)count;
+        all = malloc(have * sizeof(*all));
+        if (!all)
+            return -ENOMEM;
+        count = shmseg_mappers(shmfs.ns, name, getpid(), all, have);
+    }
+    if (count < 0) {
+        if (all != some)
+            free(all);
+        return count;
+    }
+    if (!pids)
+        return snprintf(buf, cap, "%d", count);
+    ssize_t len = 0;
+    if (cap)
+        buf[0] = 0;
+    /* The set may have grown between the two scans: list what was read. */
+    for (size_t i = 0; i < (size_t)count && i < have; i++) {
+        size_t room = (size_t)len < cap ? cap - (size_t)len : 0;
+        len += snprintf(room ? buf + len : NULL, room, "%s%d", i ? "," : "",
+                        (int)all[i]);
+    }
+    if (all != some)
+        free(all);
+    return len;
+}
+
 /* --- the root folder ---------------------------------------------------- */
 
 static void free_names(struct dir_handle *d)

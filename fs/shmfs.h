@@ -151,6 +151,10 @@ void seg_unlink(fuse_req_t req, const char *name, bool as_dir);
 void seg_rename(fuse_req_t req, const char *name, const char *newname,
                 unsigned flags);
 void seg_statfs(fuse_req_t req);
+/* user.shmfs.mappers (how many processes map the segment) and
+ * user.shmfs.pids (their pids, comma-separated), as list_xattr(). */
+ssize_t seg_users_xattr(struct node *n, const char *attr, char *buf,
+                        size_t cap);
 /* An open folder: the root's names (read at opendir and at every rewind),
  * or a list folder's element count. */
 struct dir_handle {
@@ -189,8 +193,9 @@ void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                 off_t off, struct fuse_file_info *fi);
 void elem_release(fuse_req_t req, struct fuse_file_info *fi);
 void elem_unlink(fuse_req_t req, struct node *dir, const char *name);
-/* xattr values (ops.c lists the names): writes the value to @buf (@cap
- * bytes) and returns its length, or -ENODATA / -ERANGE / -errno. */
+/* xattr values (ops.c lists the names) snprintf-style: write the value
+ * (NUL-terminated when @cap > 0) to @buf and return its full length, or
+ * -ENODATA / -errno.  list_xattr: user.shmfs.type and .format. */
 ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap);
 
 /* --- guard.c -------------------------------------------------------------- */

@@ -516,6 +516,76 @@ def test_passthrough_xattr_and_kind(m):
                  "user.nonexistent", what="unknown xattr")
 
 
+def _mapping_child(path):
+    """Fork a child that maps @path and holds it until released; returns
+    (pid, release) where release() ends the child and reaps it."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fd = os.open(path, os.O_RDWR)
+            mm = mmap.mmap(fd, 0)
+            os.close(fd)  # the mapping alone must count
+            os.write(ready_w, b"1")
+            os.read(go_r, 1)
+            mm.close()
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(go_r)
+    eq(os.read(ready_r, 1), b"1", "child mapped %s" % path)
+    os.close(ready_r)
+
+    def release():
+        os.write(go_w, b"x")
+        os.close(go_w)
+        os.waitpid(pid, 0)
+    return pid, release
+
+
+def test_mappers_and_pids_xattrs(m):
+    """user.shmfs.mappers / .pids: who maps a segment, through the mount or
+    directly, computed when asked; the daemon itself never counts."""
+    H.write_file(m.shm_path("u"), b"\0" * 8192)
+    names = os.listxattr(m.path("u"))
+    for n in ("user.shmfs.mappers", "user.shmfs.pids"):
+        check(n in names, "%s not in listxattr %r" % (n, names))
+    eq(os.getxattr(m.path("u"), "user.shmfs.mappers"), b"0", "no mapper yet")
+    eq(os.getxattr(m.path("u"), "user.shmfs.pids"), b"", "no pid yet")
+    fd = os.open(m.path("u"), os.O_RDONLY)  # open, not mapped: not a mapper
+    try:
+        eq(os.getxattr(m.path("u"), "user.shmfs.mappers"), b"0",
+           "an open file is not a mapping")
+    finally:
+        os.close(fd)
+    a, release_a = _mapping_child(m.path("u"))
+    b, release_b = _mapping_child(m.shm_path("u"))
+    try:
+        eq(os.getxattr(m.path("u"), "user.shmfs.mappers"), b"2",
+           "one child maps through the mount, one directly")
+        eq(os.getxattr(m.path("u"), "user.shmfs.pids"),
+           ("%d,%d" % tuple(sorted((a, b)))).encode(), "pids")
+    finally:
+        release_a()
+        release_b()
+    eq(os.getxattr(m.path("u"), "user.shmfs.mappers"), b"0",
+       "children unmapped and exited")
+    # A list folder reports the users of its segment.
+    data, _ = H.cpython_list_bytes([1, "x"])
+    H.write_file(m.shm_path("l"), data)
+    c, release_c = _mapping_child(m.shm_path("l"))
+    try:
+        eq(os.getxattr(m.path("l"), "user.shmfs.mappers"), b"1",
+           "list folder mappers")
+        eq(os.getxattr(m.path("l"), "user.shmfs.pids"), b"%d" % c,
+           "list folder pids")
+    finally:
+        release_c()
+    expect_errno((errno.ENODATA,), os.getxattr, m.path("l", "0"),
+                 "user.shmfs.mappers", what="mappers on an element file")
+
+
 @H.timeout(120)
 def test_passthrough_no_read_write_requests():
     """With passthrough, read/write/mmap never reach the daemon (-d log)."""
