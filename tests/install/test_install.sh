@@ -18,6 +18,14 @@ pc=$(find "$root" -name libshmseg.pc)
 [ -n "$pc" ] || { echo "install: no libshmseg.pc installed"; exit 1; }
 find "$root" -name shmseg.h | grep -q . || { echo "install: no shmseg.h"; exit 1; }
 libdir=$(dirname "$(find "$root" -name 'libshmseg.so' | head -n 1)")
+# The daemon where mount(8) looks for it, the admin command, both man pages.
+for f in sbin/shmfs bin/shmfsctl share/man/man8/shmfs.8 share/man/man1/shmfsctl.1; do
+  find "$root" -path "*/$f" | grep -q . || { echo "install: no $f installed"; exit 1; }
+done
+LD_LIBRARY_PATH=$libdir "$(find "$root" -path '*/sbin/shmfs')" --version | grep -q '^shmfs version' ||
+  { echo "install: the installed shmfs does not run"; exit 1; }
+LD_LIBRARY_PATH=$libdir "$(find "$root" -path '*/bin/shmfsctl')" --help >/dev/null ||
+  { echo "install: the installed shmfsctl does not run"; exit 1; }
 
 # The example, taken from README.md so the README cannot drift from the API.
 sed -n '/^```c$/,/^```$/p' "$top/README.md" | sed '1d;$d' |
