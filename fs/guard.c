@@ -72,3 +72,13 @@ bool transient_retry(unsigned attempt)
     nanosleep(&ts, NULL);
     return true;
 }
+
+int guard_run_patient(int (*fn)(void *), void *arg)
+{
+    unsigned attempt = 0;
+    int err;
+    do
+        err = guard_run(fn, arg);
+    while (err == -EBADMSG && transient_retry(attempt++));
+    return err;
+}

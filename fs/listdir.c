@@ -66,10 +66,7 @@ static int list_attach(struct node *dir, bool writable, struct open_list *ol)
         return -ENOENT;
     }
     struct wrap_args a = {ol, writable};
-    unsigned attempt = 0;
-    do
-        err = shmseg_data(ol->seg) ? guard_run(wrap_fn, &a) : -EBADMSG;
-    while (err == -EBADMSG && transient_retry(attempt++));
+    err = shmseg_data(ol->seg) ? guard_run_patient(wrap_fn, &a) : -EBADMSG;
     if (err < 0) {
         shmseg_close(ol->seg);
         return err == -EBADMSG ? -ENOENT : err;
@@ -94,18 +91,15 @@ static int get_text_fn(void *arg)
     return a->len < 0 ? (int)a->len : 0;
 }
 
-/* Element @i's text into *@buf (malloc'd, grown as needed; *@cap bytes).
- * Returns its length or -errno. */
-/* guard_run(get_text_fn), again while the element looks mid-update. */
+/* Fill @a, waiting out a CPython store in progress. */
 static int get_text(struct text_args *a)
 {
-    unsigned attempt = 0;
-    int err;
-    do
-        err = guard_run(get_text_fn, a);
-    while (err == -EBADMSG && transient_retry(attempt++));
+    int err = guard_run_patient(get_text_fn, a);
     return err == -EBADMSG ? -EIO : err;
 }
+
+/* Element @i's text into *@buf (malloc'd, grown as needed; *@cap bytes).
+ * Returns its length or -errno. */
 
 static ssize_t elem_text(shmseg_list *list, size_t i, char **buf, size_t *cap)
 {
@@ -135,12 +129,25 @@ static ssize_t elem_text_len(shmseg_list *list, size_t i)
     return err < 0 ? err : a.len;
 }
 
-/* st_ino for element files: distinct from every segment's (tools like du
- * and tar take equal inode numbers for hard links). */
+/*
+ * st_ino for folders and element files: distinct from every segment's
+ * (tools like du and tar take equal inode numbers for hard links).  The top
+ * bit marks them; the list's inode number and the element index share the
+ * rest, 24 bits for the index (the folder takes the all-ones index), so
+ * element numbers repeat only past 16 million elements.
+ */
+#define INDEX_BITS 24
+#define INDEX_MASK ((1ull << INDEX_BITS) - 1)
+
 static ino_t elem_ino(ino_t list_ino, size_t index)
 {
-    return (ino_t)((1ull << 63) | ((uint64_t)list_ino << 24) |
-                   ((uint64_t)index & 0xffffff));
+    return (ino_t)((1ull << 63) | ((uint64_t)list_ino << INDEX_BITS) |
+                   ((uint64_t)index % INDEX_MASK));
+}
+
+ino_t list_folder_ino(ino_t ino)
+{
+    return (ino_t)((1ull << 63) | ((uint64_t)ino << INDEX_BITS) | INDEX_MASK);
 }
 
 static void elem_attr(const struct stat *seg, ino_t list_ino, size_t index,
@@ -330,6 +337,9 @@ void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
  * offset 0), and what was written so far. */
 struct elem_file {
     struct handle h; /* first: fi->fh points here too */
+    /* Reads of one open file may run at once (direct I/O): they share the
+     * text and the written bytes. */
+    pthread_mutex_t lock;
     char *text;
     size_t len, cap;
     char *in;
@@ -355,6 +365,7 @@ static int elem_refresh(struct node *n, struct elem_file *f)
 static void elem_file_destroy(struct handle *h)
 {
     struct elem_file *f = (struct elem_file *)h;
+    pthread_mutex_destroy(&f->lock);
     free(f->text);
     free(f->in);
     free(f);
@@ -367,6 +378,7 @@ void elem_open(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    pthread_mutex_init(&f->lock, NULL);
     /* Read at open, so an open on a damaged list fails early. */
     int err = (fi->flags & O_ACCMODE) != O_WRONLY ? elem_refresh(n, f) : 0;
     if (err < 0) {
@@ -389,29 +401,27 @@ void elem_read(fuse_req_t req, struct node *n, size_t size, off_t off,
                struct fuse_file_info *fi)
 {
     struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
-    if (off == 0) {
-        int err = elem_refresh(n, f);
-        if (err < 0) {
-            fuse_reply_err(req, -err);
-            return;
-        }
+    char small[256], *copy = small;
+    size_t take = 0;
+    int err = 0;
+
+    pthread_mutex_lock(&f->lock);
+    if (off == 0)
+        err = elem_refresh(n, f);
+    if (err == 0 && (size_t)off < f->len) {
+        take = f->len - (size_t)off < size ? f->len - (size_t)off : size;
+        /* Reply from a copy, outside the lock: once the kernel has the
+         * reply the reader may close, and the release frees f->text. */
+        if (take > sizeof(small) && !(copy = malloc(take)))
+            err = -ENOMEM;
+        else
+            memcpy(copy, f->text + off, take);
     }
-    if ((size_t)off >= f->len) {
-        fuse_reply_buf(req, NULL, 0);
-        return;
-    }
-    size_t take = f->len - (size_t)off < size ? f->len - (size_t)off : size;
-    /* Reply from a copy: once the kernel has the reply, the reader may
-     * close the file, and the release (on another thread) frees f->text
-     * while this thread is still returning from writev(). */
-    char small[256];
-    char *copy = take <= sizeof(small) ? small : malloc(take);
-    if (!copy) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    memcpy(copy, f->text + off, take);
-    fuse_reply_buf(req, copy, take);
+    pthread_mutex_unlock(&f->lock);
+    if (err < 0)
+        fuse_reply_err(req, -err);
+    else
+        fuse_reply_buf(req, copy, take);
     if (copy != small)
         free(copy);
 }
@@ -429,6 +439,37 @@ static int set_text_fn(void *arg)
     return shmseg_list_set_text(a->list, a->index, a->text, a->len);
 }
 
+/* Add @size bytes at @off to what was written to @f, then parse and store
+ * all of it.  @f locked. */
+static int elem_store(struct node *n, struct elem_file *f, const char *buf,
+                      size_t size, size_t off)
+{
+    struct open_list ol;
+    size_t end = off + size;
+    if (end > f->in_cap) {
+        char *nb = realloc(f->in, end);
+        if (!nb)
+            return -ENOMEM;
+        f->in = nb;
+        f->in_cap = end;
+    }
+    if (off > f->in_len)
+        memset(f->in + f->in_len, 0, off - f->in_len);
+    memcpy(f->in + off, buf, size);
+    if (end > f->in_len)
+        f->in_len = end;
+
+    int err = list_attach(n->list, true, &ol);
+    if (err == 0) {
+        struct set_args a = {ol.list, n->index, f->in, f->in_len};
+        err = n->index < shmseg_list_len(ol.list)
+                  ? guard_run_patient(set_text_fn, &a)
+                  : -EIO;
+        list_detach(&ol);
+    }
+    return err == -EBADMSG || err == -ENOENT ? -EIO : err;
+}
+
 /*
  * The text written so far (from offset 0) is parsed and stored at every
  * write, so the writer sees EINVAL / EFBIG / ERANGE from write(2) itself
@@ -438,41 +479,15 @@ void elem_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                 off_t off, struct fuse_file_info *fi)
 {
     struct elem_file *f = (struct elem_file *)(uintptr_t)fi->fh;
-    struct open_list ol;
     size_t end = (size_t)off + size;
 
     if (off < 0 || end < size || end > SHMSEG_LIST_MAX_SLOT + 1) {
         fuse_reply_err(req, EFBIG);
         return;
     }
-    if (end > f->in_cap) {
-        char *nb = realloc(f->in, end);
-        if (!nb) {
-            fuse_reply_err(req, ENOMEM);
-            return;
-        }
-        f->in = nb;
-        f->in_cap = end;
-    }
-    if ((size_t)off > f->in_len)
-        memset(f->in + f->in_len, 0, (size_t)off - f->in_len);
-    memcpy(f->in + off, buf, size);
-    if (end > f->in_len)
-        f->in_len = end;
-
-    int err = list_attach(n->list, true, &ol);
-    if (err == 0) {
-        struct set_args a = {ol.list, n->index, f->in, f->in_len};
-        unsigned attempt = 0;
-        do
-            err = n->index < shmseg_list_len(ol.list)
-                      ? guard_run(set_text_fn, &a)
-                      : -EIO;
-        while (err == -EBADMSG && transient_retry(attempt++));
-        list_detach(&ol);
-    }
-    if (err == -EBADMSG || err == -ENOENT)
-        err = -EIO;
+    pthread_mutex_lock(&f->lock);
+    int err = elem_store(n, f, buf, size, (size_t)off);
+    pthread_mutex_unlock(&f->lock);
     if (err < 0)
         fuse_reply_err(req, -err);
     else
@@ -500,11 +515,13 @@ void elem_unlink(fuse_req_t req, struct node *dir, const char *name)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&shmfs.lock);
-    bool reader = dir->rm_pid == ctx->pid &&
+    /* pid 0: a caller in another pid namespace, not known to be the one. */
+    bool reader = ctx->pid != 0 && dir->rm_pid == ctx->pid &&
                   now.tv_sec - dir->rm_time.tv_sec < RM_WINDOW_SEC;
     pthread_mutex_unlock(&shmfs.lock);
-    (void)name;
-    fuse_reply_err(req, reader ? 0 : EPERM);
+    size_t i;
+    bool element = strcmp(name, ".raw") == 0 || parse_index(name, SIZE_MAX, &i) == 0;
+    fuse_reply_err(req, !element ? ENOENT : reader ? 0 : EPERM);
 }
 
 struct xattr_args {
@@ -540,10 +557,7 @@ ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap)
     if (err < 0)
         return err;
     struct xattr_args a = {ol.list, n->index, type, buf, cap, 0};
-    unsigned attempt = 0;
-    do
-        err = guard_run(xattr_fn, &a);
-    while (err == -EBADMSG && transient_retry(attempt++));
+    err = guard_run_patient(xattr_fn, &a);
     list_detach(&ol);
     if (err < 0)
         return err == -EBADMSG ? -EIO : err;

@@ -130,14 +130,51 @@ static int open_dir(const char *dir)
     return 0;
 }
 
-/* One fd per open segment file: allow as many as the hard limit. */
+/*
+ * The options every shmfs mount gets.  Permission checks are the kernel's,
+ * on the attributes shmfs reports, which are the segments' own: a caller
+ * can do through the mount what it could do in the shm directory, and
+ * nothing more.  fsname is the directory, escaped as libfuse parses options
+ * (a ',' in the path must not start another option).
+ */
+static char *mount_options(const char *dir)
+{
+    static const char fixed[] = "default_permissions,subtype=shmfs,fsname=";
+    char *opts = malloc(sizeof(fixed) + 2 * strlen(dir));
+    if (!opts)
+        return NULL;
+    char *p = opts + sizeof(fixed) - 1;
+    memcpy(opts, fixed, sizeof(fixed) - 1);
+    for (; *dir; dir++) {
+        if (*dir == ',' || *dir == '\\')
+            *p++ = '\\';
+        *p++ = *dir;
+    }
+    *p = '\0';
+    return opts;
+}
+
+/* One fd per open segment node: allow as many as the system does (root
+ * may raise the hard limit to fs.nr_open), else the hard limit. */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    unsigned long nr_open = 0;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+    if (f) {
+        if (fscanf(f, "%lu", &nr_open) != 1)
+            nr_open = 0;
+        fclose(f);
     }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (nr_open > rl.rlim_max) {
+        struct rlimit all = {nr_open, nr_open};
+        if (setrlimit(RLIMIT_NOFILE, &all) == 0)
+            return;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *o)
@@ -200,18 +237,14 @@ int main(int argc, char **argv)
     }
     if (open_dir(dir) < 0)
         goto out;
-    /* Permission checks are the kernel's, on the attributes shmfs reports,
-     * which are the segments' own: a caller can do through the mount what
-     * it could do in the shm directory, and nothing more. */
-    if (asprintf(&mopts, "default_permissions,fsname=%s,subtype=shmfs",
-                 shmfs.dir) < 0 ||
-        fuse_opt_add_arg(&args, "-o") != 0 ||
+    mopts = mount_options(shmfs.dir);
+    if (!mopts || fuse_opt_add_arg(&args, "-o") != 0 ||
         fuse_opt_add_arg(&args, mopts) != 0)
         goto out;
 
     umask(0); /* modes are set exactly as callers ask */
     raise_fd_limit();
-    if (guard_init() < 0 || node_table_init() < 0)
+    if (guard_init() < 0 || node_table_init() < 0 || cred_init() < 0)
         goto out;
     se = fuse_session_new(&args, &shmfs_ops, sizeof(shmfs_ops), NULL);
     if (!se)

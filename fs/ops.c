@@ -13,10 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void entry_timeouts(const struct node *n, const struct stat *attr,
-                    struct fuse_entry_param *e)
+void entry_timeouts(const struct node *n, struct fuse_entry_param *e)
 {
-    (void)attr;
     e->entry_timeout = shmfs.timeout;
     /* An element's size is its text's, which any process may change. */
     e->attr_timeout = n->kind == NODE_ELEMENT ? 0 : shmfs.timeout;
@@ -28,7 +26,7 @@ void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr)
     memset(&e, 0, sizeof(e));
     e.ino = node_id(n);
     e.attr = *attr;
-    entry_timeouts(n, attr, &e);
+    entry_timeouts(n, &e);
     if (fuse_reply_entry(req, &e) != 0)
         node_forget(n, 1); /* the kernel never got the reference */
 }
@@ -105,6 +103,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
+    (void)fi;
     struct node *n = node_of(ino);
     struct stat st;
 
@@ -118,21 +117,22 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
     case NODE_ELEMENT:
         list_getattr(req, n);
         break;
-    default:
-        seg_getattr(req, n, fi);
+    default: /* even with @fi: segment files keep their fd in the node */
+        seg_getattr(req, n);
     }
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
+    (void)fi;
     struct node *n = node_of(ino);
     if (n->kind == NODE_ROOT)
         fuse_reply_err(req, EPERM);
     else if (n->kind == NODE_ELEMENT)
         list_setattr(req, n, attr, to_set);
     else
-        seg_setattr(req, n, attr, to_set, fi);
+        seg_setattr(req, n, attr, to_set);
 }
 
 /* mkdir, mknod, symlink, link: a namespace of segments has none of these. */
@@ -219,7 +219,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     if (n->kind == NODE_ELEMENT)
         elem_read(req, n, size, off, fi);
     else
-        seg_read(req, fi, size, off);
+        seg_read(req, n, size, off);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -229,7 +229,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     if (n->kind == NODE_ELEMENT)
         elem_write(req, n, buf, size, off, fi);
     else
-        seg_write(req, fi, buf, size, off);
+        seg_write(req, n, buf, size, off);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -245,15 +245,17 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
     if (n->kind == NODE_ELEMENT)
         elem_release(req, fi);
     else
-        seg_release(req, n, fi);
+        seg_release(req, n);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
     (void)datasync;
-    if (is_file(node_of(ino)))
-        seg_fsync(req, fi);
+    struct node *n = node_of(ino);
+    (void)fi;
+    if (is_file(n))
+        seg_fsync(req, n);
     else
         fuse_reply_err(req, 0); /* element writes are stored at write() */
 }

@@ -65,65 +65,182 @@ int seg_open(const char *name, ino_t ino, int flags)
     return fd;
 }
 
-enum node_kind seg_classify(const char *name, const struct stat *st,
-                            size_t *n)
+int seg_classify(const char *name, const struct stat *st, bool patient,
+                 enum node_kind *kind)
 {
-    *n = 0;
+    *kind = NODE_SEGMENT;
     if (st->st_size < 16) /* smaller than the empty list */
-        return NODE_SEGMENT;
+        return 0;
     /* O_NOATIME: looking must not make a segment look recently used. */
     int fd = seg_open(name, st->st_ino, O_RDONLY | O_NOATIME);
     if (fd == -EPERM)
         fd = seg_open(name, st->st_ino, O_RDONLY);
-    if (fd < 0)
-        return NODE_SEGMENT;
-    int err = shmseg_list_check_fd(fd, n);
+    if (fd == -EACCES) /* a daemon without root: show it as a file */
+        return 0;
+    if (fd < 0) /* gone, or out of fds: no guess */
+        return fd;
+    int err = shmseg_list_check_fd(fd, NULL);
     /* A list the kernel knows may just be mid-update (transient_retry()). */
-    if (err == -EBADMSG && node_find(NODE_LIST, st->st_ino)) {
+    if (err == -EBADMSG && patient && node_find(NODE_LIST, st->st_ino)) {
         unsigned attempt = 0;
         while (err == -EBADMSG && transient_retry(attempt++))
-            err = shmseg_list_check_fd(fd, n);
+            err = shmseg_list_check_fd(fd, NULL);
     }
     close(fd);
-    return err == 0 ? NODE_LIST : NODE_SEGMENT;
+    if (err == 0)
+        *kind = NODE_LIST;
+    return err == -EBADMSG || err == 0 ? 0 : err;
 }
 
-void seg_attr(enum node_kind kind, const struct stat *st, size_t nelem,
-              struct stat *attr)
+void seg_attr(enum node_kind kind, const struct stat *st, struct stat *attr)
 {
-    (void)nelem;
     *attr = *st;
     if (kind == NODE_LIST) {
         mode_t perm = st->st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID);
         /* A folder is searchable by whoever may read the segment. */
         attr->st_mode = S_IFDIR | perm | ((perm & 0444) >> 2);
         attr->st_nlink = 2;
+        /* Not the segment's inode number: that is .raw's. */
+        attr->st_ino = list_folder_ino(st->st_ino);
     }
 }
 
 void seg_lookup(fuse_req_t req, const char *name)
 {
     struct stat st, attr;
-    size_t nelem;
+    enum node_kind kind;
 
     int err = seg_stat(name, &st);
+    if (err == 0)
+        err = seg_classify(name, &st, true, &kind);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
     }
-    enum node_kind kind = seg_classify(name, &st, &nelem);
     struct node *n = node_get(kind, st.st_ino, 0, name, NULL);
     if (!n) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    seg_attr(kind, &st, nelem, &attr);
+    seg_attr(kind, &st, &attr);
     reply_entry(req, n, &attr);
 }
 
-/* The segment behind @n, stat'ed by name and checked to be the same one. */
-static int node_stat(struct node *n, struct stat *st)
+/* --- open files: one fd and one backing file per node ------------------- */
+
+/*
+ * Every open file of a node shares one read-write fd on the segment, opened
+ * by the first open and closed after the last release, and (with
+ * passthrough) one backing id registered from it: the kernel wants a single
+ * backing file per inode.  The fd also answers fstat() on a file that was
+ * renamed or unlinked while open.
+ */
+
+/* Open the segment behind @n by name, read-write as the daemon (the kernel
+ * has checked the caller's access), checking it is still the same file. */
+static int open_by_name(struct node *n)
 {
+    char name[NAME_MAX + 1];
+    int err = node_name(n, name);
+    if (err < 0)
+        return err;
+    int fd = seg_open(name, n->ino, O_RDWR);
+    if (fd == -EACCES) /* a daemon without root: as much as it may */
+        fd = seg_open(name, n->ino, O_RDONLY);
+    return fd;
+}
+
+/* Register @fd as @n's backing file.  Lock held.  Only a kernel or
+ * privilege refusal turns passthrough off for the mount; any other failure
+ * leaves this node served by the daemon. */
+static int backing_open(fuse_req_t req, int fd)
+{
+    static atomic_bool warned;
+    if (!shmfs.passthrough)
+        return 0;
+    int id = compat_backing_open(req, fd);
+    if (id > 0)
+        return id;
+    if (!atomic_exchange(&warned, true))
+        shmfs_log("passthrough refused for a segment (%s)%s", strerror(-id),
+                  id == -EPERM || id == -EOPNOTSUPP
+                      ? ": read, write and mmap go through the daemon"
+                      : "");
+    if (id == -EPERM || id == -EOPNOTSUPP)
+        shmfs.passthrough = false;
+    return 0;
+}
+
+/*
+ * Take an open-file reference on @n.  @fd, if not negative, is an fd on the
+ * segment that the caller hands over (used or closed here).  Gives the
+ * backing id to reply with (0: served by the daemon).
+ */
+static int file_get(fuse_req_t req, struct node *n, int fd, int *backing)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    bool shared = n->nopen > 0;
+    pthread_mutex_unlock(&shmfs.lock);
+    if (!shared && fd < 0 && (fd = open_by_name(n)) < 0)
+        return fd;
+    pthread_mutex_lock(&shmfs.lock);
+    if (n->nopen == 0) {
+        n->fd = fd;
+        n->backing_id = backing_open(req, fd);
+        fd = -1;
+    }
+    n->nopen++;
+    n->refs++;
+    *backing = n->backing_id;
+    pthread_mutex_unlock(&shmfs.lock);
+    if (fd >= 0)
+        close(fd); /* another open got there first */
+    return 0;
+}
+
+/* Drop an open-file reference; the last closes the fd and backing file. */
+static void file_put(fuse_req_t req, struct node *n)
+{
+    int fd = -1, id = 0;
+    pthread_mutex_lock(&shmfs.lock);
+    if (--n->nopen == 0) {
+        fd = n->fd;
+        id = n->backing_id;
+        n->backing_id = 0;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    if (id > 0)
+        compat_backing_close(req, id);
+    if (fd >= 0)
+        close(fd);
+    node_release(n);
+}
+
+/* The node's fd if a file is open (with a reference: file_put() it), or
+ * -1.  For getattr and setattr, which the kernel may send without a file
+ * handle even for an open file. */
+static int file_peek(struct node *n)
+{
+    int fd = -1;
+    pthread_mutex_lock(&shmfs.lock);
+    if (n->nopen > 0) {
+        n->nopen++;
+        n->refs++;
+        fd = n->fd;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    return fd;
+}
+
+/* The segment behind @n: by its open fd if it has one, else by name. */
+static int node_stat(fuse_req_t req, struct node *n, struct stat *st)
+{
+    int fd = file_peek(n);
+    if (fd >= 0) {
+        int err = fstat(fd, st) < 0 ? -errno : 0;
+        file_put(req, n);
+        return err;
+    }
     char name[NAME_MAX + 1];
     int err = node_name(n, name);
     if (err == 0)
@@ -133,27 +250,20 @@ static int node_stat(struct node *n, struct stat *st)
     return err;
 }
 
-/* The fd of an open segment file (fi->fh), or -1. */
-static int fh_fd(const struct fuse_file_info *fi)
+static enum node_kind shown_kind(const struct node *n)
 {
-    return fi ? (int)fi->fh : -1;
+    return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
 }
 
-void seg_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+void seg_getattr(fuse_req_t req, struct node *n)
 {
     struct stat st, attr;
-    int err = 0;
-    int fd = n->kind == NODE_LIST ? -1 : fh_fd(fi);
-
-    if (fd >= 0)
-        err = fstat(fd, &st) < 0 ? -errno : 0;
-    else
-        err = node_stat(n, &st);
+    int err = node_stat(req, n, &st);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
     }
-    seg_attr(n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT, &st, 0, &attr);
+    seg_attr(shown_kind(n), &st, &attr);
     fuse_reply_attr(req, &attr, shmfs.timeout);
 }
 
@@ -194,253 +304,183 @@ static int apply_setattr(int fd, const struct stat *attr, int to_set)
     return 0;
 }
 
-void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set,
-                 struct fuse_file_info *fi)
+void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
 {
     struct stat st, out;
-    char name[NAME_MAX + 1];
-    int fd = n->kind == NODE_LIST ? -1 : fh_fd(fi);
-    bool own = fd < 0;
-    int err = 0;
 
     if (n->kind == NODE_LIST && (to_set & FUSE_SET_ATTR_SIZE)) {
         fuse_reply_err(req, EISDIR);
         return;
     }
-    if (own) {
-        err = node_name(n, name);
-        if (err == 0) {
-            fd = seg_open(name, n->ino, O_RDWR);
-            if (fd == -EACCES) /* a daemon without root: best effort */
-                fd = seg_open(name, n->ino, O_RDONLY);
-            err = fd < 0 ? fd : 0;
-        }
-    }
-    if (err == 0)
-        err = apply_setattr(fd, attr, to_set);
+    /* The kernel checked the caller against the attributes of this very
+     * node (default_permissions); the fd is that node's file. */
+    int fd = file_peek(n);
+    bool shared = fd >= 0;
+    if (!shared)
+        fd = open_by_name(n);
+    int err = fd < 0 ? fd : apply_setattr(fd, attr, to_set);
     if (err == 0 && fstat(fd, &st) < 0)
         err = -errno;
-    if (own && fd >= 0)
+    if (shared)
+        file_put(req, n);
+    else if (fd >= 0)
         close(fd);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
     }
-    seg_attr(n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT, &st, 0, &out);
+    seg_attr(shown_kind(n), &st, &out);
     fuse_reply_attr(req, &out, shmfs.timeout);
 }
 
-/* Register @fd as @n's backing file if this is the node's first open file;
- * returns the backing id to reply with (0: served by the daemon). */
-static int backing_get(fuse_req_t req, struct node *n, int fd)
-{
-    static atomic_bool warned;
-    int id = 0;
-
-    pthread_mutex_lock(&shmfs.lock);
-    if (n->nopen == 0 && shmfs.passthrough) {
-        id = compat_backing_open(req, fd);
-        if (id < 0) {
-            if (!atomic_exchange(&warned, true))
-                shmfs_log("passthrough refused by the kernel (%s): read, "
-                          "write and mmap go through the daemon",
-                          strerror(-id));
-            shmfs.passthrough = false;
-            id = 0;
-        }
-        n->backing_id = id;
-    }
-    n->nopen++;
-    id = n->backing_id;
-    pthread_mutex_unlock(&shmfs.lock);
-    return id;
-}
-
-static void backing_put(fuse_req_t req, struct node *n)
-{
-    pthread_mutex_lock(&shmfs.lock);
-    if (--n->nopen == 0 && n->backing_id > 0) {
-        compat_backing_close(req, n->backing_id);
-        n->backing_id = 0;
-    }
-    pthread_mutex_unlock(&shmfs.lock);
-}
-
-/* Open the segment behind @n for a file handle: read-write whatever the
- * caller asked (the kernel has checked the caller's access; the backing
- * file is shared by every open file of the node). */
-static int open_for_handle(struct node *n, int flags)
-{
-    char name[NAME_MAX + 1];
-    int err = node_name(n, name);
-    if (err < 0)
-        return err;
-    int fd = seg_open(name, n->ino, O_RDWR);
-    if (fd == -EACCES)
-        fd = seg_open(name, n->ino, flags & O_ACCMODE);
-    if (fd >= 0 && (flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
-        err = -errno;
-        close(fd);
-        return err;
-    }
-    return fd;
-}
-
-/* Finish an open or create of @n on @fd: backing file, handle, reply. */
-static void reply_opened(fuse_req_t req, struct node *n, int fd,
+/* Reply to an open or create of @n (which holds an open-file reference). */
+static void reply_opened(fuse_req_t req, struct node *n, int backing,
                          struct fuse_file_info *fi,
                          const struct fuse_entry_param *e)
 {
-    node_hold(n);
-    int id = backing_get(req, n, fd);
-    fi->fh = (uint64_t)fd;
+    fi->fh = 0; /* everything is in the node */
     fi->direct_io = 0;
     fi->keep_cache = 0;
-    int rc = e ? compat_reply_create(req, e, fi, id)
-               : compat_reply_open(req, fi, id);
+    int rc = e ? compat_reply_create(req, e, fi, backing)
+               : compat_reply_open(req, fi, backing);
     if (rc != 0) { /* the caller is gone: no release will come */
-        backing_put(req, n);
-        close(fd);
-        node_release(n);
+        file_put(req, n);
+        if (e)
+            node_forget(n, 1);
     }
 }
 
 void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
-    int fd = open_for_handle(n, fi->flags);
-    if (fd < 0) {
-        fuse_reply_err(req, -fd);
-        return;
+    int backing;
+    int err = file_get(req, n, -1, &backing);
+    if (err == 0 && (fi->flags & O_TRUNC) && ftruncate(n->fd, 0) < 0) {
+        err = -errno;
+        file_put(req, n);
     }
-    reply_opened(req, n, fd, fi, NULL);
+    if (err < 0)
+        fuse_reply_err(req, -err);
+    else
+        reply_opened(req, n, backing, fi, NULL);
 }
 
-/* May the caller open the existing @st with @flags?  Only for a create that
- * lost a race with another creator: the kernel checked nothing then. */
-static bool may_open(const struct fuse_ctx *ctx, const struct stat *st,
-                     int flags)
+/* open(O_CREAT) in the shm directory as the caller: the kernel applies the
+ * directory's rules and, if the name exists, the file's. */
+static int create_as_caller(fuse_req_t req, const char *name, mode_t mode,
+                            int flags)
 {
-    if (ctx->uid == 0)
-        return true;
-    mode_t bits = st->st_mode;
-    int shift = ctx->uid == st->st_uid ? 6 : ctx->gid == st->st_gid ? 3 : 0;
-    int acc = flags & O_ACCMODE;
-    mode_t need = (acc == O_RDONLY ? 4 : acc == O_WRONLY ? 2 : 6);
-    return ((bits >> shift) & need) == need;
+    int err = cred_enter(req);
+    if (err < 0)
+        return err;
+    int fd = openat(shmfs.dirfd, name,
+                    O_CREAT | (flags & (O_ACCMODE | O_EXCL | O_TRUNC)) |
+                        O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                    mode & 07777);
+    err = fd < 0 ? -errno : 0;
+    cred_leave();
+    /* A name held by what shmfs does not show (a symlink, a directory, a
+     * FIFO) is taken all the same. */
+    if (err == -ELOOP || err == -EISDIR || err == -ENXIO)
+        err = -EEXIST;
+    return err < 0 ? err : fd;
 }
 
 void seg_create(fuse_req_t req, const char *name, mode_t mode,
                 struct fuse_file_info *fi)
 {
-    const struct fuse_ctx *ctx = fuse_req_ctx(req);
     struct fuse_entry_param e;
-    int err = seg_name_usable(name);
-    int fd = -1;
-
-    if (err < 0)
-        goto fail;
-    fd = openat(shmfs.dirfd, name,
-                O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd >= 0) {
-        /* Owned by the caller, as if the caller had called shm_open(); the
-         * kernel already applied the caller's umask to @mode. */
-        if ((geteuid() == 0 && fchown(fd, ctx->uid, ctx->gid) < 0) ||
-            fchmod(fd, mode & 07777) < 0) {
-            err = -errno;
-            unlinkat(shmfs.dirfd, name, 0);
-            goto fail;
-        }
-        if ((fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
-            err = -errno;
-            goto fail;
-        }
-    } else if (errno == EEXIST && !(fi->flags & O_EXCL)) {
-        /* Created by someone else since the kernel's lookup. */
-        struct stat st;
-        err = seg_stat(name, &st);
-        if (err == 0 && !may_open(ctx, &st, fi->flags))
-            err = -EACCES;
-        if (err < 0)
-            goto fail;
-        fd = seg_open(name, st.st_ino, O_RDWR);
-        if (fd < 0) {
-            err = fd;
-            goto fail;
-        }
-        if ((fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0) {
-            err = -errno;
-            goto fail;
-        }
-    } else {
-        err = -errno;
-        goto fail;
-    }
+    enum node_kind kind;
+    char self[32];
+    int backing;
 
     memset(&e, 0, sizeof(e));
-    if (fstat(fd, &e.attr) < 0) {
+    int err = seg_name_usable(name);
+    int fd = err < 0 ? err : create_as_caller(req, name, mode, fi->flags);
+    if (fd < 0) {
+        fuse_reply_err(req, -fd);
+        return;
+    }
+    if (fstat(fd, &e.attr) < 0)
         err = -errno;
-        goto fail;
+    else if (!S_ISREG(e.attr.st_mode))
+        err = -EEXIST;
+    /* Someone else may have made it a list meanwhile: not a file. */
+    else if (seg_classify(name, &e.attr, true, &kind) == 0 &&
+             kind == NODE_LIST)
+        err = -EISDIR;
+    if (err < 0) {
+        close(fd);
+        fuse_reply_err(req, -err);
+        return;
+    }
+    /* The node's shared fd is read-write whatever the caller asked: reopen
+     * this very file (not the name, which may change) as the daemon. */
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+    int rw = open(self, O_RDWR | O_CLOEXEC);
+    if (rw >= 0) {
+        close(fd);
+        fd = rw;
     }
     struct node *n = node_get(NODE_SEGMENT, e.attr.st_ino, 0, name, NULL);
     if (!n) {
-        err = -ENOMEM;
-        goto fail;
-    }
-    e.ino = node_id(n);
-    e.attr_timeout = shmfs.timeout;
-    e.entry_timeout = shmfs.timeout;
-    reply_opened(req, n, fd, fi, &e);
-    return;
-fail:
-    if (fd >= 0)
         close(fd);
-    fuse_reply_err(req, -err);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    file_get(req, n, fd, &backing); /* cannot fail: it has an fd */
+    e.ino = node_id(n);
+    entry_timeouts(n, &e);
+    reply_opened(req, n, backing, fi, &e);
 }
 
-void seg_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
+void seg_release(fuse_req_t req, struct node *n)
 {
-    close(fh_fd(fi));
-    backing_put(req, n);
-    node_release(n);
+    file_put(req, n);
     fuse_reply_err(req, 0);
 }
 
-/* Without passthrough the daemon serves the data (spliced from the fd). */
-void seg_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
-              off_t off)
+/* Without passthrough the daemon serves the data (spliced from the fd).
+ * The kernel sends no read or write for a file it has released, so the
+ * node's fd is open throughout. */
+void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off)
 {
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-    buf.buf[0].fd = fh_fd(fi);
+    buf.buf[0].fd = n->fd;
     buf.buf[0].pos = off;
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-void seg_write(fuse_req_t req, struct fuse_file_info *fi, const char *buf,
-               size_t size, off_t off)
+void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
+               off_t off)
 {
-    ssize_t n = pwrite(fh_fd(fi), buf, size, off);
-    if (n < 0)
+    ssize_t done = pwrite(n->fd, buf, size, off);
+    if (done < 0)
         fuse_reply_err(req, errno);
     else
-        fuse_reply_write(req, (size_t)n);
+        fuse_reply_write(req, (size_t)done);
 }
 
-void seg_fsync(fuse_req_t req, struct fuse_file_info *fi)
+void seg_fsync(fuse_req_t req, struct node *n)
 {
-    fuse_reply_err(req, fsync(fh_fd(fi)) < 0 ? errno : 0);
+    fuse_reply_err(req, fsync(n->fd) < 0 ? errno : 0);
 }
 
 void seg_unlink(fuse_req_t req, const char *name, bool as_dir)
 {
     struct stat st;
-    size_t nelem;
+    enum node_kind kind;
     int err = seg_stat(name, &st);
-    if (err == 0 && as_dir && seg_classify(name, &st, &nelem) != NODE_LIST)
+    if (err == 0 && as_dir && (err = seg_classify(name, &st, true, &kind)) == 0 &&
+        kind != NODE_LIST)
         err = -ENOTDIR;
-    /* shm_unlink(); mappings and open files keep the memory alive. */
-    if (err == 0 && unlinkat(shmfs.dirfd, name, 0) < 0)
-        err = -errno;
+    /* shm_unlink() as the caller (sticky directories); mappings and open
+     * files keep the memory alive. */
+    if (err == 0 && (err = cred_enter(req)) == 0) {
+        if (unlinkat(shmfs.dirfd, name, 0) < 0)
+            err = -errno;
+        cred_leave();
+    }
     fuse_reply_err(req, -err);
 }
 
@@ -462,9 +502,11 @@ void seg_rename(fuse_req_t req, const char *name, const char *newname,
         if (!S_ISREG(target.st_mode))
             err = -EEXIST;
     }
-    if (err == 0 &&
-        renameat2(shmfs.dirfd, name, shmfs.dirfd, newname, flags) < 0)
-        err = -errno;
+    if (err == 0 && (err = cred_enter(req)) == 0) {
+        if (renameat2(shmfs.dirfd, name, shmfs.dirfd, newname, flags) < 0)
+            err = -errno;
+        cred_leave();
+    }
     if (err == 0) {
         node_rename(st.st_ino, newname);
         if (exists && (flags & RENAME_EXCHANGE))
@@ -521,178 +563,4 @@ ssize_t seg_users_xattr(struct node *n, const char *attr, char *buf,
     if (all != some)
         free(all);
     return len;
-}
-
-/* --- the root folder ---------------------------------------------------- */
-
-static void free_names(struct dir_handle *d)
-{
-    for (size_t i = 0; i < d->count; i++)
-        free(d->names[i]);
-    free(d->names);
-    d->names = NULL;
-    d->count = 0;
-}
-
-static void dir_handle_destroy(struct handle *h)
-{
-    struct dir_handle *d = (struct dir_handle *)h;
-    free_names(d);
-    free(d);
-}
-
-struct dir_handle *dir_handle_new(size_t nelem)
-{
-    struct dir_handle *d = calloc(1, sizeof(*d));
-    if (d) {
-        d->nelem = nelem;
-        handle_track(&d->h, dir_handle_destroy);
-    }
-    return d;
-}
-
-void dir_handle_free(struct dir_handle *d)
-{
-    handle_untrack(&d->h);
-    dir_handle_destroy(&d->h);
-}
-
-static int read_names(struct dir_handle *d)
-{
-    int fd = openat(shmfs.dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *dp = fdopendir(fd);
-    if (!dp) {
-        close(fd);
-        return -errno;
-    }
-    size_t cap = 0;
-    int err = 0;
-    struct dirent *de;
-    free_names(d);
-    while ((de = readdir(dp))) {
-        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-            continue;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            seg_name_hidden(de->d_name))
-            continue;
-        if (d->count == cap) {
-            size_t ncap = cap ? 2 * cap : 64;
-            char **nn = realloc(d->names, ncap * sizeof(*nn));
-            if (!nn) {
-                err = -ENOMEM;
-                break;
-            }
-            d->names = nn;
-            cap = ncap;
-        }
-        d->names[d->count] = strdup(de->d_name);
-        if (!d->names[d->count]) {
-            err = -ENOMEM;
-            break;
-        }
-        d->count++;
-    }
-    closedir(dp);
-    if (err < 0)
-        free_names(d);
-    return err;
-}
-
-void root_opendir(fuse_req_t req, struct fuse_file_info *fi)
-{
-    struct dir_handle *d = dir_handle_new(0);
-    if (!d) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    int err = read_names(d);
-    if (err < 0) {
-        dir_handle_free(d);
-        fuse_reply_err(req, -err);
-        return;
-    }
-    d->fresh = true;
-    fi->fh = (uint64_t)(uintptr_t)d;
-    if (fuse_reply_open(req, fi) != 0)
-        dir_handle_free(d);
-}
-
-void dir_releasedir(fuse_req_t req, struct fuse_file_info *fi)
-{
-    dir_handle_free((struct dir_handle *)(uintptr_t)fi->fh);
-    fuse_reply_err(req, 0);
-}
-
-size_t dir_entry_size(fuse_req_t req, const char *name, bool plus)
-{
-    return plus ? fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0)
-                : fuse_add_direntry(req, NULL, 0, name, NULL, 0);
-}
-
-size_t dir_add(fuse_req_t req, char *buf, size_t rem, const char *name,
-               struct node *n, const struct stat *attr, off_t next, bool plus)
-{
-    if (!plus) {
-        struct stat st = {.st_ino = attr->st_ino, .st_mode = attr->st_mode};
-        return fuse_add_direntry(req, buf, rem, name, &st, next);
-    }
-    struct fuse_entry_param e;
-    memset(&e, 0, sizeof(e));
-    e.attr = *attr;
-    if (n) {
-        e.ino = node_id(n);
-        entry_timeouts(n, attr, &e);
-    }
-    return fuse_add_direntry_plus(req, buf, rem, name, &e, next);
-}
-
-void root_readdir(fuse_req_t req, size_t size, off_t off,
-                  struct fuse_file_info *fi, bool plus)
-{
-    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
-    char *buf = malloc(size);
-    size_t used = 0;
-    int err = 0;
-
-    if (!buf) {
-        fuse_reply_err(req, ENOMEM);
-        return;
-    }
-    /* A rewind (offset 0 after the first pass) reads the directory again. */
-    if (off == 0 && !d->fresh && (err = read_names(d)) < 0)
-        goto out;
-    d->fresh = false;
-    for (size_t i = (size_t)off; i < d->count + 2; i++) {
-        const char *name = i == 0 ? "." : i == 1 ? ".." : d->names[i - 2];
-        size_t need = dir_entry_size(req, name, plus);
-        if (used + need > size)
-            break;
-        struct stat st, attr;
-        struct node *n = NULL;
-        if (i < 2) {
-            /* No lookup for "." and "..": node id 0 tells the kernel so. */
-            memset(&attr, 0, sizeof(attr));
-            attr.st_mode = S_IFDIR;
-        } else {
-            size_t nelem;
-            if (seg_stat(name, &st) < 0)
-                continue; /* gone since opendir */
-            enum node_kind kind = seg_classify(name, &st, &nelem);
-            seg_attr(kind, &st, nelem, &attr);
-            if (plus && !(n = node_get(kind, st.st_ino, 0, name, NULL))) {
-                err = -ENOMEM;
-                break;
-            }
-        }
-        used += dir_add(req, buf + used, size - used, name, n, &attr,
-                        (off_t)(i + 1), plus);
-    }
-out:
-    if (err < 0 && used == 0)
-        fuse_reply_err(req, -err);
-    else
-        fuse_reply_buf(req, buf, used);
-    free(buf);
 }

@@ -6,8 +6,10 @@
  *   node.c      the inode table: nodes, lookup counts, the kernel's node ids
  *   segfile.c   segment files (and a list's .raw): attributes, open with
  *               passthrough, create, truncate, chmod, fallback read/write
+ *   rootdir.c   the top level as a folder (readdir)
  *   listdir.c   list folders and element files, through libshmseg's list API
  *   guard.c     turns SIGBUS from a segment shrunk under us into -EIO
+ *   cred.c      create, unlink and rename as the caller
  *   watch.c     inotify on the shm directory: invalidates the kernel's caches
  *   compat.c    FUSE passthrough on every libfuse version (the only file
  *               that knows which one)
@@ -18,6 +20,7 @@
 #include "fuse_api.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,8 +54,9 @@ struct node {
     /* The fields below are guarded by shmfs.lock. */
     uint64_t nlookup;   /* the kernel's references */
     unsigned refs;      /* ours: children, open files */
-    unsigned nopen;     /* open files sharing backing_id */
-    int backing_id;     /* passthrough backing file, 0 when none */
+    unsigned nopen;     /* open files (and getattr/setattr in flight) */
+    int fd;             /* while nopen > 0: the segment, read-write */
+    int backing_id;     /* passthrough backing file from fd, 0 when none */
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
     struct timespec rm_time;
     struct node *hnext; /* hash chain */
@@ -63,7 +67,7 @@ struct shmfs {
     int dirfd;           /* that directory, O_DIRECTORY */
     shmseg_ns *ns;       /* the same directory, for libshmseg */
     struct fuse_session *se;
-    bool passthrough;    /* negotiated with the kernel and permitted */
+    atomic_bool passthrough; /* negotiated with the kernel and permitted */
     bool no_passthrough; /* --no-passthrough: do not ask for it */
     double timeout;      /* entry/attr cache time for segments, seconds */
 
@@ -117,8 +121,8 @@ int node_rename(ino_t ino, const char *newname);
 void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg);
 
 /* --- segfile.c ------------------------------------------------------------ */
-/* True for names the namespace holds but shmfs does not show (POSIX
- * semaphores) or cannot hold; @len is strlen(name). */
+/* True for names the namespace holds but shmfs does not show: POSIX
+ * semaphores. */
 bool seg_name_hidden(const char *name);
 /* Check a name from the kernel: 0, -ENAMETOOLONG, -EINVAL, -EPERM (sem.*). */
 int seg_name_usable(const char *name);
@@ -127,26 +131,27 @@ int seg_name_usable(const char *name);
 int seg_stat(const char *name, struct stat *st);
 /* Open @name (O_NOFOLLOW) and check it is still the segment @ino. */
 int seg_open(const char *name, ino_t ino, int flags);
-/* The kind a regular file @name of the shm directory is shown as, and the
- * list length for lists.  Reads the file (libshmseg's pread check). */
-enum node_kind seg_classify(const char *name, const struct stat *st,
-                            size_t *n);
-/* Fill @attr for a node of @kind over the segment stat @st. */
-void seg_attr(enum node_kind kind, const struct stat *st, size_t nelem,
-              struct stat *attr);
+/* The kind the regular file @name (stat @st) is shown as: NODE_LIST if it
+ * holds a valid list (libshmseg's pread check), else NODE_SEGMENT.
+ * @patient: re-check a known list that looks mid-update.  Errors: the
+ * file is gone, or no fd was left to look (-EMFILE...). */
+int seg_classify(const char *name, const struct stat *st, bool patient,
+                 enum node_kind *kind);
+/* Fill @attr for a node of @kind (segment or list) over the segment stat
+ * @st. */
+void seg_attr(enum node_kind kind, const struct stat *st, struct stat *attr);
 void seg_lookup(fuse_req_t req, const char *name);
-void seg_getattr(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
-void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set,
-                 struct fuse_file_info *fi);
+void seg_getattr(fuse_req_t req, struct node *n);
+void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr,
+                 int to_set);
 void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
 void seg_create(fuse_req_t req, const char *name, mode_t mode,
                 struct fuse_file_info *fi);
-void seg_release(fuse_req_t req, struct node *n, struct fuse_file_info *fi);
-void seg_read(fuse_req_t req, struct fuse_file_info *fi, size_t size,
-              off_t off);
-void seg_write(fuse_req_t req, struct fuse_file_info *fi, const char *buf,
-               size_t size, off_t off);
-void seg_fsync(fuse_req_t req, struct fuse_file_info *fi);
+void seg_release(fuse_req_t req, struct node *n);
+void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off);
+void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
+               off_t off);
+void seg_fsync(fuse_req_t req, struct node *n);
 void seg_unlink(fuse_req_t req, const char *name, bool as_dir);
 void seg_rename(fuse_req_t req, const char *name, const char *newname,
                 unsigned flags);
@@ -166,7 +171,7 @@ struct dir_handle {
 };
 struct dir_handle *dir_handle_new(size_t nelem);
 void dir_handle_free(struct dir_handle *d);
-/* The root folder. */
+/* --- rootdir.c ------------------------------------------------------------ */
 void root_opendir(fuse_req_t req, struct fuse_file_info *fi);
 void root_readdir(fuse_req_t req, size_t size, off_t off,
                   struct fuse_file_info *fi, bool plus);
@@ -178,7 +183,9 @@ size_t dir_entry_size(fuse_req_t req, const char *name, bool plus);
 size_t dir_add(fuse_req_t req, char *buf, size_t rem, const char *name,
                struct node *n, const struct stat *attr, off_t next, bool plus);
 
-/* --- listdir.c --------------------------------------------------------------- */
+/* --- listdir.c ------------------------------------------------------------ */
+/* st_ino of a list folder over the segment @ino (.raw has @ino itself). */
+ino_t list_folder_ino(ino_t ino);
 void list_lookup(fuse_req_t req, struct node *dir, const char *name);
 void list_getattr(fuse_req_t req, struct node *n);
 void list_setattr(fuse_req_t req, struct node *n, struct stat *attr,
@@ -207,6 +214,16 @@ int guard_init(void);
  * it waits a little and returns true while another attempt is worth it.
  */
 bool transient_retry(unsigned attempt);
+/* guard_run(), again while it fails with -EBADMSG and transient_retry()
+ * says to (for accesses to a list known to be one). */
+int guard_run_patient(int (*fn)(void *), void *arg);
+
+/* --- cred.c --------------------------------------------------------------- */
+int cred_init(void);
+/* Take on the calling process's fs uid, gid and groups in this thread (as
+ * root; a no-op otherwise).  Returns 0 or -errno; cred_leave() undoes it. */
+int cred_enter(fuse_req_t req);
+void cred_leave(void);
 /* Run @fn(@arg); if it touches a page of a mapping that another process
  * truncated away (SIGBUS), return -EIO instead of dying. */
 int guard_run(int (*fn)(void *), void *arg);
@@ -222,7 +239,6 @@ extern const struct fuse_lowlevel_ops shmfs_ops;
 void reply_entry(fuse_req_t req, struct node *n, const struct stat *attr);
 /* Cache times: shmfs.timeout for entries and attributes (watch.c drops
  * what changes earlier), but element files never cache attributes. */
-void entry_timeouts(const struct node *n, const struct stat *attr,
-                    struct fuse_entry_param *e);
+void entry_timeouts(const struct node *n, struct fuse_entry_param *e);
 
 #endif /* SHMFS_SHMFS_H */

@@ -103,10 +103,11 @@ static void inval_attrs(const char *name)
 static void check_kind(const char *name)
 {
     struct stat st;
-    size_t n;
-    if (seg_stat(name, &st) < 0)
+    enum node_kind kind;
+    /* Not patient: this thread serves every name, and a list caught
+     * mid-update only costs the kernel one more lookup. */
+    if (seg_stat(name, &st) < 0 || seg_classify(name, &st, false, &kind) < 0)
         return;
-    enum node_kind kind = seg_classify(name, &st, &n);
     if (node_find(kind == NODE_LIST ? NODE_SEGMENT : NODE_LIST, st.st_ino))
         inval_name(name, NULL);
 }
