@@ -17,18 +17,6 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-static struct fixture *F(void **state)
-{
-    return *state;
-}
-
-/* Path of @name inside the fixture's directory. */
-static const char *in_dir(struct fixture *f, const char *name)
-{
-    static __thread char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s/%s", f->dir, name);
-    return buf;
-}
 
 static void make_seg(struct fixture *f, const char *name, size_t size)
 {

@@ -23,10 +23,6 @@
 #define BYTES(x) \
     ((struct shmseg_value){.type = SHMSEG_BYTES, .u.s = {(x), sizeof(x) - 1}})
 
-static struct fixture *F(void **state)
-{
-    return *state;
-}
 
 /* A hand-built list image, appended field by field. */
 struct image {

@@ -12,18 +12,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static struct fixture *F(void **state)
-{
-    return *state;
-}
-
-/* Path of @name inside the fixture's directory. */
-static const char *in_dir(struct fixture *f, const char *name)
-{
-    static __thread char buf[PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s/%s", f->dir, name);
-    return buf;
-}
 
 static void test_ns_open_errors(void **state)
 {

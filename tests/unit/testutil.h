@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #endif
 #include <ftw.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +45,20 @@ static inline int rm_entry(const char *path, const struct stat *st, int flag,
     (void)flag;
     (void)ftw;
     return remove(path);
+}
+
+/* The fixture of a FIXTURE_TEST. */
+static inline struct fixture *F(void **state)
+{
+    return *state;
+}
+
+/* Path of @name inside the fixture's directory. */
+static inline const char *in_dir(struct fixture *f, const char *name)
+{
+    static __thread char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s/%s", f->dir, name);
+    return buf;
 }
 
 /* cmocka setup: a fresh private namespace in a temporary directory. */
