@@ -2,11 +2,13 @@
  * listdir.c - a ShareableList shown as a folder: element files 0..N-1 and
  * .raw (the whole segment, served as a segment file by segfile.c).
  *
- * Every request attaches the list afresh through libshmseg, so what `cat`
- * prints is what the segment holds at that moment (no cache to go stale),
- * and a write is one libshmseg store that Python sees at once.  Element
- * text follows shmseg_value_format() / shmseg_value_parse(); this file never
- * looks at the list's bytes itself.
+ * A folder keeps its list attached (struct list_map) while the kernel knows
+ * it: mapping and unmapping per request costs more than the request (an
+ * munmap in a threaded process interrupts every CPU it ran on).  Every
+ * request still reads the segment itself, so what `cat` prints is what the
+ * segment holds at that moment, and a write is one libshmseg store that
+ * Python sees at once.  Element text follows shmseg_value_format() /
+ * shmseg_value_parse(); this file never looks at the list's bytes itself.
  */
 #include "shmfs.h"
 
@@ -22,56 +24,185 @@
  * (see elem_unlink()). */
 #define RM_WINDOW_SEC 60
 
-/* An attached list and the segment stat it was checked against. */
-struct open_list {
+/* A list attached for the requests on its folder (node->map). */
+struct list_map {
     shmseg *seg;
+    shmseg_list *list;
+    unsigned users; /* the folder's reference and each request's; shmfs.lock */
+    time_t used;    /* CLOCK_MONOTONIC seconds of the last request */
+};
+
+/* A map idle this long is dropped (list_maps_sweep()): while the daemon
+ * maps a list, shmfsctl counts the daemon's mapping as a use. */
+#define MAP_IDLE_SEC 2
+
+static time_t now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+/* What a request holds: the map, and the segment's stat taken for it. */
+struct open_list {
+    struct list_map *map;
     shmseg_list *list;
     struct stat st;
 };
 
+static void map_put(struct list_map *m)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    bool last = --m->users == 0;
+    pthread_mutex_unlock(&shmfs.lock);
+    if (last) {
+        shmseg_list_close(m->list);
+        shmseg_close(m->seg);
+        free(m);
+    }
+}
+
+void list_map_drop(struct node *dir)
+{
+    struct list_map *m = dir->map;
+    dir->map = NULL;
+    if (m && --m->users == 0) {
+        shmseg_list_close(m->list);
+        shmseg_close(m->seg);
+        free(m);
+    }
+}
+
+static void sweep_one(struct node *n, void *arg)
+{
+    time_t now = *(time_t *)arg;
+    if (n->kind == NODE_LIST && n->map && n->map->users == 1 &&
+        now - n->map->used >= MAP_IDLE_SEC)
+        list_map_drop(n);
+}
+
+void list_maps_sweep(void)
+{
+    time_t now = now_sec();
+    node_foreach_locked(sweep_one, &now);
+}
+
+/* Stop using @ol's map for new requests: the list changed under it. */
+static void map_forget(struct node *dir, struct open_list *ol)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    if (dir->map == ol->map)
+        list_map_drop(dir);
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
 struct wrap_args {
-    struct open_list *ol;
+    shmseg *seg;
     bool writable;
+    shmseg_list **list;
 };
 
 static int wrap_fn(void *arg)
 {
     struct wrap_args *a = arg;
-    return shmseg_list_wrap(shmseg_data(a->ol->seg), shmseg_size(a->ol->seg),
-                            a->writable, &a->ol->list);
+    return shmseg_list_wrap(shmseg_data(a->seg), shmseg_size(a->seg),
+                            a->writable, a->list);
 }
 
-static void list_detach(struct open_list *ol)
-{
-    shmseg_list_close(ol->list);
-    shmseg_close(ol->seg);
-}
-
-/* Attach the list behind folder @dir.  -ENOENT when the name now holds
- * another segment or no list at all. */
-static int list_attach(struct node *dir, bool writable, struct open_list *ol)
+/* Attach the list behind folder @dir afresh.  -ENOENT when the name now
+ * holds another segment or no list at all. */
+static int map_new(struct node *dir, struct list_map **out)
 {
     char name[NAME_MAX + 1];
-    memset(ol, 0, sizeof(*ol));
+    shmseg *seg;
+    shmseg_list *list;
+    struct stat st;
+
     int err = node_name(dir, name);
     if (err < 0)
         return err;
-    err = shmseg_attach(shmfs.ns, name, writable ? 0 : SHMSEG_RDONLY,
-                        &ol->seg);
+    /* Read-write: a daemon without root may get read-only access only, and
+     * then its list handle refuses writes (EBADF). */
+    bool writable = true;
+    err = shmseg_attach(shmfs.ns, name, 0, &seg);
+    if (err == -EACCES) {
+        writable = false;
+        err = shmseg_attach(shmfs.ns, name, SHMSEG_RDONLY, &seg);
+    }
     if (err < 0)
         return err == -ELOOP || err == -ENODEV || err == -EISDIR ? -ENOENT
                                                                  : err;
-    if (fstat(shmseg_fd(ol->seg), &ol->st) < 0 || ol->st.st_ino != dir->ino) {
-        shmseg_close(ol->seg);
+    if (fstat(shmseg_fd(seg), &st) < 0 || st.st_ino != dir->ino) {
+        shmseg_close(seg);
         return -ENOENT;
     }
-    struct wrap_args a = {ol, writable};
-    err = shmseg_data(ol->seg) ? guard_run_patient(wrap_fn, &a) : -EBADMSG;
-    if (err < 0) {
-        shmseg_close(ol->seg);
-        return err == -EBADMSG ? -ENOENT : err;
+    struct wrap_args a = {seg, writable, &list};
+    err = shmseg_data(seg) ? guard_run_patient(wrap_fn, &a) : -EBADMSG;
+    struct list_map *m = err == 0 ? malloc(sizeof(*m)) : NULL;
+    if (!m) {
+        if (err == 0)
+            shmseg_list_close(list);
+        shmseg_close(seg);
+        return err == -EBADMSG ? -ENOENT : err < 0 ? err : -ENOMEM;
     }
+    m->seg = seg;
+    m->list = list;
+    m->users = 1;
+    *out = m;
     return 0;
+}
+
+/* The list behind folder @dir for one request: the folder's map if the
+ * segment still has the size it was attached at, else a new one. */
+static int list_attach(struct node *dir, struct open_list *ol)
+{
+    memset(ol, 0, sizeof(*ol));
+    time_t now = now_sec();
+    pthread_mutex_lock(&shmfs.lock);
+    struct list_map *m = dir->map;
+    if (m) {
+        m->users++;
+        m->used = now;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    if (m) {
+        if (fstat(shmseg_fd(m->seg), &ol->st) == 0 &&
+            (size_t)ol->st.st_size == shmseg_size(m->seg)) {
+            ol->map = m;
+            ol->list = m->list;
+            return 0;
+        }
+        ol->map = m;
+        map_forget(dir, ol);
+        map_put(m);
+    }
+    int err = map_new(dir, &m);
+    if (err < 0)
+        return err;
+    if (fstat(shmseg_fd(m->seg), &ol->st) < 0) {
+        err = -errno;
+        map_put(m);
+        return err;
+    }
+    pthread_mutex_lock(&shmfs.lock);
+    if (!dir->map) { /* keep it for the next requests */
+        dir->map = m;
+        m->users++;
+        m->used = now;
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    ol->map = m;
+    ol->list = m->list;
+    return 0;
+}
+
+/* Done with @ol; @err is the request's result: a list found damaged (or
+ * shrunk: SIGBUS) is attached afresh by the next request. */
+static void list_detach(struct node *dir, struct open_list *ol, int err)
+{
+    if (err == -EIO || err == -EBADMSG)
+        map_forget(dir, ol);
+    map_put(ol->map);
 }
 
 /* --- element text ----------------------------------------------------------- */
@@ -186,7 +317,7 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
     struct stat attr;
     size_t i = 0;
 
-    int err = list_attach(dir, false, &ol);
+    int err = list_attach(dir, &ol);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
@@ -204,7 +335,7 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
             n = node_get(NODE_ELEMENT, dir->ino, i, NULL, dir);
         }
     }
-    list_detach(&ol);
+    list_detach(dir, &ol, err);
     if (err < 0)
         fuse_reply_err(req, -err);
     else if (!n)
@@ -218,7 +349,7 @@ void list_getattr(fuse_req_t req, struct node *n)
     struct open_list ol;
     struct stat attr;
 
-    int err = list_attach(n->list, false, &ol);
+    int err = list_attach(n->list, &ol);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
@@ -228,7 +359,7 @@ void list_getattr(fuse_req_t req, struct node *n)
                       : -ENOENT;
     if (len >= 0)
         elem_attr(&ol.st, n->ino, n->index, (size_t)len, &attr);
-    list_detach(&ol);
+    list_detach(n->list, &ol, (int)len);
     if (len < 0)
         fuse_reply_err(req, (int)-len);
     else
@@ -254,13 +385,13 @@ void list_opendir(fuse_req_t req, struct node *dir, struct fuse_file_info *fi)
     struct open_list ol;
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-    int err = list_attach(dir, false, &ol);
+    int err = list_attach(dir, &ol);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
     }
     size_t n = shmseg_list_len(ol.list);
-    list_detach(&ol);
+    list_detach(dir, &ol, 0);
     struct dir_handle *d = dir_handle_new(n);
     if (!d) {
         fuse_reply_err(req, ENOMEM);
@@ -288,7 +419,7 @@ void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    int err = list_attach(dir, false, &ol);
+    int err = list_attach(dir, &ol);
     if (err < 0) {
         free(buf);
         fuse_reply_err(req, -err);
@@ -326,7 +457,7 @@ void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
         used += dir_add(req, buf + used, size - used, name, n, &attr,
                         (off_t)(k + 1), plus);
     }
-    list_detach(&ol);
+    list_detach(dir, &ol, 0);
     fuse_reply_buf(req, buf, used);
     free(buf);
 }
@@ -349,13 +480,13 @@ struct elem_file {
 static int elem_refresh(struct node *n, struct elem_file *f)
 {
     struct open_list ol;
-    int err = list_attach(n->list, false, &ol);
+    int err = list_attach(n->list, &ol);
     if (err < 0)
         return err == -ENOENT ? -EIO : err;
     ssize_t len = n->index < shmseg_list_len(ol.list)
                       ? elem_text(ol.list, n->index, &f->text, &f->cap)
                       : -EIO;
-    list_detach(&ol);
+    list_detach(n->list, &ol, (int)len);
     if (len < 0)
         return (int)len;
     f->len = (size_t)len;
@@ -459,13 +590,13 @@ static int elem_store(struct node *n, struct elem_file *f, const char *buf,
     if (end > f->in_len)
         f->in_len = end;
 
-    int err = list_attach(n->list, true, &ol);
+    int err = list_attach(n->list, &ol);
     if (err == 0) {
         struct set_args a = {ol.list, n->index, f->in, f->in_len};
         err = n->index < shmseg_list_len(ol.list)
                   ? guard_run_patient(set_text_fn, &a)
                   : -EIO;
-        list_detach(&ol);
+        list_detach(n->list, &ol, err);
     }
     return err == -EBADMSG || err == -ENOENT ? -EIO : err;
 }
@@ -553,12 +684,13 @@ ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap)
                   strcmp(attr, "user.shmfs.format") == 0;
     if (!type && !format)
         return -ENODATA;
-    int err = list_attach(type ? n->list : n, false, &ol);
+    struct node *dir = type ? n->list : n;
+    int err = list_attach(dir, &ol);
     if (err < 0)
         return err;
     struct xattr_args a = {ol.list, n->index, type, buf, cap, 0};
     err = guard_run_patient(xattr_fn, &a);
-    list_detach(&ol);
+    list_detach(dir, &ol, err);
     if (err < 0)
         return err == -EBADMSG ? -EIO : err;
     return a.len;

@@ -37,6 +37,7 @@ void node_table_free(void)
         struct node *n = shmfs.buckets[b];
         while (n) {
             struct node *next = n->hnext;
+            list_map_drop(n);
             free(n->name);
             free(n);
             n = next;
@@ -150,6 +151,7 @@ static void maybe_free(struct node *n)
         *p = n->hnext;
         shmfs.nnodes--;
         struct node *list = n->list;
+        list_map_drop(n);
         free(n->name);
         free(n);
         if (list)
@@ -215,6 +217,15 @@ int node_rename(ino_t ino, const char *newname)
     }
     pthread_mutex_unlock(&shmfs.lock);
     return err;
+}
+
+void node_foreach_locked(void (*fn)(struct node *n, void *arg), void *arg)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    for (size_t b = 0; b < shmfs.nbuckets; b++)
+        for (struct node *n = shmfs.buckets[b]; n; n = n->hnext)
+            fn(n, arg);
+    pthread_mutex_unlock(&shmfs.lock);
 }
 
 void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg)

@@ -57,6 +57,7 @@ struct node {
     unsigned nopen;     /* open files (and getattr/setattr in flight) */
     int fd;             /* while nopen > 0: the segment, read-write */
     int backing_id;     /* passthrough backing file from fd, 0 when none */
+    struct list_map *map; /* NODE_LIST: the list kept attached (listdir.c) */
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
     struct timespec rm_time;
     struct node *hnext; /* hash chain */
@@ -116,6 +117,8 @@ void node_release(struct node *n);
 int node_name(const struct node *n, char *buf);
 /* Record a rename of the segment @ino. */
 int node_rename(ino_t ino, const char *newname);
+/* Call @fn for every node with the table lock held. */
+void node_foreach_locked(void (*fn)(struct node *n, void *arg), void *arg);
 /* Call @fn for every segment and list node with a name (watch.c, on an
  * inotify overflow); the table lock is not held during the calls. */
 void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg);
@@ -184,6 +187,11 @@ size_t dir_add(fuse_req_t req, char *buf, size_t rem, const char *name,
                struct node *n, const struct stat *attr, off_t next, bool plus);
 
 /* --- listdir.c ------------------------------------------------------------ */
+/* Drop the list a folder keeps attached (shmfs.lock held): node.c, when
+ * it frees the folder. */
+void list_map_drop(struct node *dir);
+/* Drop the maps of folders idle for a while (watch.c, every second). */
+void list_maps_sweep(void);
 /* st_ino of a list folder over the segment @ino (.raw has @ino itself). */
 ino_t list_folder_ino(ino_t ino);
 void list_lookup(fuse_req_t req, struct node *dir, const char *name);

@@ -15,6 +15,9 @@
  * CHECK2_MS); when the kind differs from the node the kernel holds, its
  * entry is dropped.  Any other such change shows when the kernel's entry
  * times out (shmfs.timeout).
+ *
+ * The thread also wakes once a second to let list folders drop the lists
+ * they keep mapped once idle (list_maps_sweep()).
  */
 #include "shmfs.h"
 
@@ -181,13 +184,18 @@ static void *watch_main(void *arg)
     struct pollfd pf[2] = {{.fd = inotify_fd, .events = POLLIN},
                            {.fd = stop_fd, .events = POLLIN}};
     for (;;) {
-        if (poll(pf, 2, run_checks()) < 0) {
+        /* At least once a second: idle list maps are dropped. */
+        int wait = run_checks();
+        if (poll(pf, 2, wait < 0 || wait > 1000 ? 1000 : wait) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (pf[1].revents)
             break;
+        list_maps_sweep();
+        if (!pf[0].revents)
+            continue;
         ssize_t len = read(inotify_fd, buf, sizeof(buf));
         if (len <= 0)
             continue;

@@ -19,6 +19,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -520,6 +521,85 @@ def test_concurrent_cpython_writer(m):
     check(os.path.isdir(m.path("cp")), "still a folder afterwards")
 
 
+@H.timeout(60)
+def test_concurrent_preads_of_one_fd_while_length_changes(m):
+    """Element files are direct I/O, so preads of one open fd from several
+    threads reach the daemon at once, and each read at offset 0 re-reads
+    the element.  Two threads at offset 0 and two further in, while another
+    process keeps changing the element's length (a 200 kB str, big enough
+    that the daemon's text buffer is an mmap'ed allocation that moves when
+    it grows): the daemon must not die nor report a use-after-free (the
+    harness checks its log)."""
+    slot = 200000
+    data, _ = mk(m, "big", ["a" * slot])
+    start = data.find(b"a" * slot)
+    check(start > 0, "str data not found in CPython's bytes")
+
+    def writer():
+        fd = os.open(m.shm_path("big"), os.O_RDWR)
+        mm = mmap.mmap(fd, len(data))
+        os.close(fd)
+        end = time.monotonic() + 3
+        n = 0
+        while time.monotonic() < end:
+            n = (n + 4096) % slot
+            mm[start:start + slot] = b"b" * n + b"\0" * (slot - n)
+    pid = _fork_writer(writer)
+    counts = {"rounds": 0, "reads": 0, "errors": 0}
+    cur = {"fd": -1, "stop": 0.0, "done": False}
+    lock = threading.Lock()
+    # Each round opens a new fd: its text buffer starts at the length of
+    # the moment and is grown (realloc'ed) by whichever read at offset 0
+    # first sees the element longer - the old daemon's race.
+    gate = threading.Barrier(5)
+
+    def reader(off):
+        r = e = 0
+        while True:
+            gate.wait()
+            if cur["done"]:
+                break
+            while time.monotonic() < cur["stop"]:
+                try:
+                    os.pread(cur["fd"], 262144, off)
+                    r += 1
+                except OSError:
+                    e += 1
+            gate.wait()
+        with lock:
+            counts["reads"] += r
+            counts["errors"] += e
+    ts = [threading.Thread(target=reader, args=(off,))
+          for off in (0, 0, 1, 100)]
+    for t in ts:
+        t.start()
+    try:
+        time.sleep(0.05)
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end and m.alive():
+            try:
+                cur["fd"] = os.open(m.path("big", "0"), os.O_RDONLY)
+            except OSError as e:
+                H.note("open failed: %s" % H.ename(e.errno))
+                break
+            cur["stop"] = time.monotonic() + 0.005
+            gate.wait()              # go
+            gate.wait()              # all stopped
+            H.errno_of(os.close, cur["fd"])
+            counts["rounds"] += 1
+    finally:
+        cur["done"] = True
+        gate.wait()
+        for t in ts:
+            t.join()
+        _, st = os.waitpid(pid, 0)
+    H.note("%d rounds of 4 threads on one fd: %d preads, %d failed" % (
+        counts["rounds"], counts["reads"], counts["errors"]))
+    eq(os.waitstatus_to_exitcode(st), 0, "writer status")
+    check(m.alive(), "the daemon died under concurrent preads of one fd")
+    eq(counts["errors"], 0, "failed preads")
+
+
 # ---------------------------------------------------------------------------
 # Fixed length: no creating or removing elements
 
@@ -658,6 +738,24 @@ def test_raw_is_the_segment_and_mmapable(m):
 
 # ---------------------------------------------------------------------------
 # xattrs
+
+
+def _daemon_maps(m, path):
+    with open("/proc/%d/maps" % m.pid) as f:
+        return any(line.rstrip("\n").endswith(path) for line in f)
+
+
+def test_daemon_unmaps_idle_lists(m):
+    """The daemon keeps a folder's list mapped while it is used, and lets it
+    go once idle, so that shmfsctl does not count the daemon as a user."""
+    mk(m, "idle", [1, "x"])
+    eq(H.read_file(m.path("idle", "0")), b"1\n", "element 0")
+    check(_daemon_maps(m, m.shm_path("idle")),
+          "the daemon maps the list right after a read")
+    ok, t = H.poll_until(lambda: not _daemon_maps(m, m.shm_path("idle")), 5)
+    check(ok, "the daemon still maps an idle list after 5 s")
+    H.note("idle list unmapped after %.1f s" % t)
+    eq(H.read_file(m.path("idle", "1")), b"x\n", "element 1 after the unmap")
 
 
 def test_xattrs(m):
