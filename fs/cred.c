@@ -7,60 +7,65 @@
  * rename whose target was replaced in /dev/shm meanwhile.  Done as root,
  * such a call would skip the sticky-bit and write-permission rules of the
  * real directory.  So create, unlink and rename run under the caller's
- * filesystem uid, gid and groups, and the kernel applies those rules to the
- * real directory atomically.  setfsuid/setfsgid/setgroups are per-thread in
- * the kernel; they are called as raw syscalls because glibc's setgroups()
- * would change every thread of the daemon.
+ * filesystem uid and gid (and groups), and the kernel applies those rules
+ * to the real directory atomically.
+ *
+ * setfsuid/setfsgid/setgroups are per-thread in the kernel; they are called
+ * as raw syscalls because glibc's setgroups() would change every thread of
+ * the daemon.  Reading a caller's supplementary groups costs a read of
+ * /proc, so an operation first runs without them and, only if it is refused,
+ * again with them (a refused operation changed nothing).
  */
 #include "shmfs.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_GROUPS 256
 
-static bool enabled;         /* only root can take on other credentials */
-static int own_ngroups;
-static gid_t own_groups[MAX_GROUPS];
+static bool enabled;             /* only root can take on other credentials */
+static __thread bool no_groups;  /* this thread dropped the daemon's groups */
 
 int cred_init(void)
 {
     enabled = geteuid() == 0;
-    if (!enabled)
-        return 0;
-    own_ngroups = getgroups(MAX_GROUPS, own_groups);
-    return own_ngroups < 0 ? -errno : 0;
-}
-
-int cred_enter(fuse_req_t req)
-{
-    if (!enabled)
-        return 0;
-    const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    gid_t groups[MAX_GROUPS];
-    int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
-    if (n < 0 || n > MAX_GROUPS)
-        n = 0; /* the caller is gone, or too many: its primary group only */
-    if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-        return -errno;
-    /* gid first: with the uid no longer 0 the thread could not change it. */
-    syscall(SYS_setfsgid, ctx->gid);
-    syscall(SYS_setfsuid, ctx->uid);
-    if ((uid_t)syscall(SYS_setfsuid, -1) != ctx->uid ||
-        (gid_t)syscall(SYS_setfsgid, -1) != ctx->gid) {
-        cred_leave();
-        return -EPERM;
-    }
     return 0;
 }
 
-void cred_leave(void)
+static int set_groups(size_t n, const gid_t *groups)
 {
-    if (!enabled)
-        return;
+    return syscall(SYS_setgroups, n, groups) < 0 ? -errno : 0;
+}
+
+int cred_run(fuse_req_t req, int (*op)(void *), void *arg)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    /* A root caller has the daemon's credentials already. */
+    if (!enabled || ctx->uid == 0)
+        return op(arg);
+    if (!no_groups) {
+        int err = set_groups(0, NULL);
+        if (err < 0)
+            return err;
+        no_groups = true;
+    }
+    /* gid first: once the fs uid is not 0 the thread could not change it. */
+    syscall(SYS_setfsgid, ctx->gid);
+    syscall(SYS_setfsuid, ctx->uid);
+    int err = -EPERM;
+    if ((uid_t)syscall(SYS_setfsuid, -1) == ctx->uid &&
+        (gid_t)syscall(SYS_setfsgid, -1) == ctx->gid)
+        err = op(arg);
+    if (err == -EACCES || err == -EPERM) {
+        gid_t groups[MAX_GROUPS];
+        int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+        if (n > 0 && n <= MAX_GROUPS && set_groups((size_t)n, groups) == 0) {
+            err = op(arg);
+            set_groups(0, NULL);
+        }
+    }
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);
-    syscall(SYS_setgroups, (size_t)own_ngroups, own_groups);
+    return err;
 }

@@ -26,7 +26,10 @@
 
 struct shmfs shmfs = {
     .dirfd = -1,
-    .timeout = 1.0,
+    /* inotify keeps the kernel's caches coherent; the timeout bounds only
+     * what no event reports (a segment laid out as a list through a
+     * mapping long after it was sized). */
+    .timeout = 10.0,
     .lock = PTHREAD_MUTEX_INITIALIZER,
 };
 

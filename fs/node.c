@@ -205,6 +205,29 @@ fuse_ino_t node_find(enum node_kind kind, ino_t ino)
     return id;
 }
 
+void node_shown(struct node *n, const struct stat *st)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    n->shown_size = st->st_size;
+    n->shown_mode = st->st_mode;
+    n->shown_uid = st->st_uid;
+    n->shown_gid = st->st_gid;
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    struct node *n = find(kind, st->st_ino, 0);
+    bool changed = n && (n->shown_size != st->st_size ||
+                         n->shown_mode != st->st_mode ||
+                         n->shown_uid != st->st_uid ||
+                         n->shown_gid != st->st_gid);
+    fuse_ino_t id = changed ? node_id(n) : 0;
+    pthread_mutex_unlock(&shmfs.lock);
+    return id;
+}
+
 int node_rename(ino_t ino, const char *newname)
 {
     static const enum node_kind kinds[] = {NODE_SEGMENT, NODE_LIST};

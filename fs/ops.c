@@ -63,6 +63,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
         conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+    /* Every readdir is a readdirplus: `ls -l` and the like then find every
+     * entry and its attributes cached, instead of one lookup each. */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     if (shmfs.no_passthrough)
         return;
     if (!compat_init(conn))

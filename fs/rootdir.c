@@ -172,6 +172,8 @@ void root_readdir(fuse_req_t req, size_t size, off_t off,
                 err = -ENOMEM;
                 break;
             }
+            if (n)
+                node_shown(n, &st);
         }
         used += dir_add(req, buf + used, size - used, name, n, &attr,
                         (off_t)(i + 1), plus);

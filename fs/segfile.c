@@ -123,6 +123,7 @@ void seg_lookup(fuse_req_t req, const char *name)
         return;
     }
     seg_attr(kind, &st, &attr);
+    node_shown(n, &st);
     reply_entry(req, n, &attr);
 }
 
@@ -264,6 +265,7 @@ void seg_getattr(fuse_req_t req, struct node *n)
         return;
     }
     seg_attr(shown_kind(n), &st, &attr);
+    node_shown(n, &st);
     fuse_reply_attr(req, &attr, shmfs.timeout);
 }
 
@@ -330,6 +332,7 @@ void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
         return;
     }
     seg_attr(shown_kind(n), &st, &out);
+    node_shown(n, &st);
     fuse_reply_attr(req, &out, shmfs.timeout);
 }
 
@@ -364,25 +367,35 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
         reply_opened(req, n, backing, fi, NULL);
 }
 
+struct create_args {
+    const char *name;
+    mode_t mode;
+    int flags;
+    int fd;
+};
+
+static int create_op(void *arg)
+{
+    struct create_args *a = arg;
+    a->fd = openat(shmfs.dirfd, a->name,
+                   O_CREAT | (a->flags & (O_ACCMODE | O_EXCL | O_TRUNC)) |
+                       O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                   a->mode & 07777);
+    return a->fd < 0 ? -errno : 0;
+}
+
 /* open(O_CREAT) in the shm directory as the caller: the kernel applies the
  * directory's rules and, if the name exists, the file's. */
 static int create_as_caller(fuse_req_t req, const char *name, mode_t mode,
                             int flags)
 {
-    int err = cred_enter(req);
-    if (err < 0)
-        return err;
-    int fd = openat(shmfs.dirfd, name,
-                    O_CREAT | (flags & (O_ACCMODE | O_EXCL | O_TRUNC)) |
-                        O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                    mode & 07777);
-    err = fd < 0 ? -errno : 0;
-    cred_leave();
+    struct create_args a = {name, mode, flags, -1};
+    int err = cred_run(req, create_op, &a);
     /* A name held by what shmfs does not show (a symlink, a directory, a
      * FIFO) is taken all the same. */
     if (err == -ELOOP || err == -EISDIR || err == -ENXIO)
         err = -EEXIST;
-    return err < 0 ? err : fd;
+    return err < 0 ? err : a.fd;
 }
 
 void seg_create(fuse_req_t req, const char *name, mode_t mode,
@@ -427,6 +440,7 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
         fuse_reply_err(req, ENOMEM);
         return;
     }
+    node_shown(n, &e.attr);
     file_get(req, n, fd, &backing); /* cannot fail: it has an fd */
     e.ino = node_id(n);
     entry_timeouts(n, &e);
@@ -466,6 +480,11 @@ void seg_fsync(fuse_req_t req, struct node *n)
     fuse_reply_err(req, fsync(n->fd) < 0 ? errno : 0);
 }
 
+static int unlink_op(void *name)
+{
+    return unlinkat(shmfs.dirfd, name, 0) < 0 ? -errno : 0;
+}
+
 void seg_unlink(fuse_req_t req, const char *name, bool as_dir)
 {
     struct stat st;
@@ -476,12 +495,22 @@ void seg_unlink(fuse_req_t req, const char *name, bool as_dir)
         err = -ENOTDIR;
     /* shm_unlink() as the caller (sticky directories); mappings and open
      * files keep the memory alive. */
-    if (err == 0 && (err = cred_enter(req)) == 0) {
-        if (unlinkat(shmfs.dirfd, name, 0) < 0)
-            err = -errno;
-        cred_leave();
-    }
+    if (err == 0)
+        err = cred_run(req, unlink_op, (void *)name);
     fuse_reply_err(req, -err);
+}
+
+struct rename_args {
+    const char *from, *to;
+    unsigned flags;
+};
+
+static int rename_op(void *arg)
+{
+    struct rename_args *a = arg;
+    return renameat2(shmfs.dirfd, a->from, shmfs.dirfd, a->to, a->flags) < 0
+               ? -errno
+               : 0;
 }
 
 void seg_rename(fuse_req_t req, const char *name, const char *newname,
@@ -502,11 +531,9 @@ void seg_rename(fuse_req_t req, const char *name, const char *newname,
         if (!S_ISREG(target.st_mode))
             err = -EEXIST;
     }
-    if (err == 0 && (err = cred_enter(req)) == 0) {
-        if (renameat2(shmfs.dirfd, name, shmfs.dirfd, newname, flags) < 0)
-            err = -errno;
-        cred_leave();
-    }
+    struct rename_args a = {name, newname, flags};
+    if (err == 0)
+        err = cred_run(req, rename_op, &a);
     if (err == 0) {
         node_rename(st.st_ino, newname);
         if (exists && (flags & RENAME_EXCHANGE))

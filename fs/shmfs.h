@@ -58,6 +58,12 @@ struct node {
     int fd;             /* while nopen > 0: the segment, read-write */
     int backing_id;     /* passthrough backing file from fd, 0 when none */
     struct list_map *map; /* NODE_LIST: the list kept attached (listdir.c) */
+    /* What the kernel was last told of the segment (segment, list and
+     * .raw nodes), so that watch.c invalidates only what changed. */
+    off_t shown_size;
+    mode_t shown_mode;
+    uid_t shown_uid;
+    gid_t shown_gid;
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
     struct timespec rm_time;
     struct node *hnext; /* hash chain */
@@ -107,6 +113,11 @@ struct node *node_get(enum node_kind kind, ino_t ino, size_t index,
 /* The id of the node of @kind (segment, list or .raw) over the segment
  * @ino, or 0 if the kernel knows none. */
 fuse_ino_t node_find(enum node_kind kind, ino_t ino);
+/* Record the segment stat @st that a reply about @n carries. */
+void node_shown(struct node *n, const struct stat *st);
+/* The id of the node of @kind over the segment @st->st_ino if the kernel
+ * was told other size, mode or owner than @st's; else 0. */
+fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st);
 /* Drop @n kernel references (forget). */
 void node_forget(struct node *n, uint64_t count);
 /* Take / drop one reference of ours (an open file). */
@@ -228,10 +239,10 @@ int guard_run_patient(int (*fn)(void *), void *arg);
 
 /* --- cred.c --------------------------------------------------------------- */
 int cred_init(void);
-/* Take on the calling process's fs uid, gid and groups in this thread (as
- * root; a no-op otherwise).  Returns 0 or -errno; cred_leave() undoes it. */
-int cred_enter(fuse_req_t req);
-void cred_leave(void);
+/* Run @op(@arg) (which returns 0 or -errno) with the calling process's fs
+ * uid, gid and groups in this thread; as the daemon when it is not root or
+ * the caller is root.  Returns what @op returned. */
+int cred_run(fuse_req_t req, int (*op)(void *), void *arg);
 /* Run @fn(@arg); if it touches a page of a mapping that another process
  * truncated away (SIGBUS), return -EIO instead of dying. */
 int guard_run(int (*fn)(void *), void *arg);

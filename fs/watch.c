@@ -87,7 +87,11 @@ static void inval_name(const char *name, void *arg)
                                      strlen(name));
 }
 
-/* Drop the cached attributes of every node over the segment @name. */
+/* Drop the cached attributes of every node over the segment @name whose
+ * size, mode or owner changed since the kernel was told.  Times alone do
+ * not count: every write through the mount would otherwise cost its writer
+ * a refetch (and the kernel's security.capability check) on the next
+ * write; the kernel sees new times when its attributes time out. */
 static void inval_attrs(const char *name)
 {
     static const enum node_kind kinds[] = {NODE_SEGMENT, NODE_LIST, NODE_RAW};
@@ -95,7 +99,7 @@ static void inval_attrs(const char *name)
     if (fstatat(shmfs.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return;
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        fuse_ino_t id = node_find(kinds[k], st.st_ino);
+        fuse_ino_t id = node_find_changed(kinds[k], &st);
         if (id)
             fuse_lowlevel_notify_inval_inode(shmfs.se, id, -1, 0);
     }
