@@ -71,14 +71,19 @@ int seg_classify(const char *name, const struct stat *st, bool patient,
     *kind = NODE_SEGMENT;
     if (st->st_size < 16) /* smaller than the empty list */
         return 0;
-    /* O_NOATIME: looking must not make a segment look recently used. */
-    int fd = seg_open(name, st->st_ino, O_RDONLY | O_NOATIME);
-    if (fd == -EPERM)
-        fd = seg_open(name, st->st_ino, O_RDONLY);
-    if (fd == -EACCES) /* a daemon without root: show it as a file */
+    /* O_NOATIME: looking must not make a segment look recently used.
+     * O_NONBLOCK: a FIFO planted under the name must not block; the check
+     * below refuses anything but a regular file. */
+    int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = openat(shmfs.dirfd, name, flags | O_NOATIME);
+    if (fd < 0 && errno == EPERM)
+        fd = openat(shmfs.dirfd, name, flags);
+    if (fd < 0 && errno == EACCES) /* a daemon without root: a file */
         return 0;
     if (fd < 0) /* gone, or out of fds: no guess */
-        return fd;
+        return -errno;
+    /* Replaced since @st was taken: the check judges the file it reads, and
+     * the caller shows it under @st's inode; a later lookup sorts it out. */
     int err = shmseg_list_check_fd(fd, NULL);
     /* A list the kernel knows may just be mid-update (transient_retry()). */
     if (err == -EBADMSG && patient && node_find(NODE_LIST, st->st_ino)) {
@@ -179,24 +184,29 @@ static int backing_open(fuse_req_t req, int fd)
  */
 static int file_get(fuse_req_t req, struct node *n, int fd, int *backing)
 {
-    pthread_mutex_lock(&shmfs.lock);
-    bool shared = n->nopen > 0;
-    pthread_mutex_unlock(&shmfs.lock);
-    if (!shared && fd < 0 && (fd = open_by_name(n)) < 0)
-        return fd;
-    pthread_mutex_lock(&shmfs.lock);
-    if (n->nopen == 0) {
-        n->fd = fd;
-        n->backing_id = backing_open(req, fd);
-        fd = -1;
+    for (;;) {
+        pthread_mutex_lock(&shmfs.lock);
+        if (n->nopen > 0 || fd >= 0) {
+            if (n->nopen == 0) {
+                n->fd = fd;
+                n->backing_id = backing_open(req, fd);
+                fd = -1;
+            }
+            n->nopen++;
+            n->refs++;
+            *backing = n->backing_id;
+            pthread_mutex_unlock(&shmfs.lock);
+            if (fd >= 0)
+                close(fd); /* another open got there first */
+            return 0;
+        }
+        pthread_mutex_unlock(&shmfs.lock);
+        /* Not open: open it outside the lock, then look again (the node
+         * may have been opened, or closed, meanwhile). */
+        fd = open_by_name(n);
+        if (fd < 0)
+            return fd;
     }
-    n->nopen++;
-    n->refs++;
-    *backing = n->backing_id;
-    pthread_mutex_unlock(&shmfs.lock);
-    if (fd >= 0)
-        close(fd); /* another open got there first */
-    return 0;
 }
 
 /* Drop an open-file reference; the last closes the fd and backing file. */

@@ -12,10 +12,12 @@ swapped in never blocks the daemon, a full tmpfs is ENOSPC, and SIGKILL of
 the daemon loses nothing (data, running mappings, a remount shows all).
 """
 import errno
+import json
 import mmap
 import os
 import signal
 import stat
+import subprocess
 import sys
 import time
 
@@ -223,6 +225,210 @@ R["listdir"] = t(os.listdir, %r)
           res["stat"])
     check(res["listdir"] in DENIED, "listdir as nobody without allow_other: "
           "%s" % res["listdir"])
+
+
+# ---------------------------------------------------------------------------
+# Races with another user publishing a name directly in the sticky shm dir.
+# The kernel checks a request against the entry it has, but the name may
+# change in the real directory before the daemon acts on it: the daemon
+# must then act with the caller's rights (sticky bit, write permission), not
+# its own.  A victim (uid 1234) publishes V again and again (create tmpv,
+# rename it to V, keep an fd on it) while nobody works through the mount;
+# the victim's file must never be replaced, removed or truncated.
+
+VICTIM_UID = 1234
+RACE_SECONDS = 2.5
+
+RACE_PRELUDE = r"""
+import errno, json, os, sys, time
+S, M, END = sys.argv[1], sys.argv[2], float(sys.argv[3])
+R = {}
+"""
+
+# The victim: publish V (4096 bytes, 0644) by renaming tmpv over it (EPERM
+# while nobody's V is there), wait a moment, check its file through its own
+# fd, remove it again.
+VICTIM = r"""
+R.update(placed=0, lost=0, replaced=0, truncated=0)
+while time.time() < END:
+    fd = os.open(S + "/tmpv", os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, b"v" * 4096)
+    ino = os.fstat(fd).st_ino
+    try:
+        os.rename(S + "/tmpv", S + "/V")
+    except OSError:
+        os.unlink(S + "/tmpv")
+        os.close(fd)
+        continue
+    R["placed"] += 1
+    time.sleep(0.0003)
+    st = os.fstat(fd)
+    if st.st_nlink == 0:
+        R["lost"] += 1
+        try:
+            if os.stat(S + "/V").st_uid != os.getuid():
+                R["replaced"] += 1
+        except OSError:
+            pass
+    if st.st_size != 4096:
+        R["truncated"] += 1
+    try:
+        if os.stat(S + "/V").st_ino == ino:
+            os.unlink(S + "/V")
+    except OSError:
+        pass
+    os.close(fd)
+print(json.dumps(R))
+"""
+
+
+def _race(m, attacker):
+    """Run VICTIM as uid 1234 and `attacker` as nobody at once for
+    RACE_SECONDS; returns (victim's R, attacker's R)."""
+    os.chmod(m.shm, 0o1777)
+    end = time.time() + 0.3 + RACE_SECONDS
+    args = [m.shm, m.mnt, repr(end)]
+    victim_argv = ["setpriv", "--reuid=%d" % VICTIM_UID,
+                   "--regid=%d" % VICTIM_UID, "--clear-groups", "--",
+                   sys.executable, "-c", RACE_PRELUDE + VICTIM] + args
+    attacker_argv = H.nobody_argv([sys.executable, "-c",
+                                   RACE_PRELUDE + attacker] + args)
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd="/")
+             for a in (victim_argv, attacker_argv)]
+    out = []
+    for who, p in zip(("victim", "attacker"), procs):
+        try:
+            so, se = p.communicate(timeout=RACE_SECONDS + 30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            so, se = p.communicate()
+        if p.returncode != 0:
+            raise H.TestFailure("%s failed (%s): %s" % (who, p.returncode,
+                                                        se.strip()[-2000:]))
+        out.append(json.loads(so.strip().splitlines()[-1]))
+    for n in os.listdir(m.shm):
+        os.unlink(m.shm_path(n))
+    H.note("victim (uid %d): %s" % (VICTIM_UID, out[0]))
+    H.note("nobody: %s" % out[1])
+    check(out[0]["placed"] > 0, "the victim never published V")
+    return out
+
+
+@H.timeout(60)
+@H.mount_with(allow_other=True)
+def test_race_rename_never_replaces_other_users_file(m):
+    """nobody renames its own A over V through the mount while V does not
+    exist as far as the kernel knows; the victim publishes V meanwhile.
+    Done as root, the rename would replace the victim's file in the sticky
+    directory."""
+    victim, attacker = _race(m, r"""
+R.update(renamed=0, refused=0)
+while time.time() < END:
+    try:
+        os.close(os.open(M + "/A", os.O_CREAT | os.O_RDWR, 0o644))
+    except OSError:
+        continue
+    try:
+        os.rename(M + "/A", M + "/V")
+        R["renamed"] += 1
+        os.unlink(M + "/V")
+    except PermissionError:
+        R["refused"] += 1
+    except OSError:
+        pass
+print(json.dumps(R))
+""")
+    eq(victim["replaced"], 0, "times nobody's rename through the mount "
+       "replaced the victim's V")
+    eq(victim["lost"], 0, "times the victim's V lost its name")
+
+
+@H.timeout(60)
+@H.mount_with(allow_other=True)
+def test_race_unlink_of_stale_name_never_removes_other_users_file(m):
+    """nobody creates V through the mount (the kernel caches V as nobody's
+    file), removes it behind the mount's back, then unlinks V through the
+    mount - by then the victim may have published its own V.  Done as root,
+    that unlink would remove the victim's file."""
+    victim, attacker = _race(m, r"""
+R.update(created=0, unlinked=0)
+while time.time() < END:
+    try:
+        os.close(os.open(M + "/V", os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644))
+    except OSError:
+        continue
+    R["created"] += 1
+    try:
+        os.stat(M + "/V")           # the kernel caches V -> nobody's file
+        os.unlink(S + "/V")         # removed directly: the name is stale
+    except OSError:
+        continue
+    try:
+        os.unlink(M + "/V")
+        R["unlinked"] += 1
+    except OSError:
+        pass
+print(json.dumps(R))
+""")
+    eq(victim["lost"], 0, "times nobody's unlink of a stale name through "
+       "the mount removed the victim's V")
+
+
+@H.timeout(60)
+@H.mount_with(allow_other=True)
+def test_race_create_o_trunc_never_truncates_other_users_file(m):
+    """nobody opens V with O_RDONLY|O_CREAT|O_TRUNC through the mount while
+    the victim publishes a 0644 V: the create that finds the name taken must
+    not truncate a file nobody may only read."""
+    victim, attacker = _race(m, r"""
+R.update(own=0, victims=0, victims_truncated=0, refused=0)
+while time.time() < END:
+    try:
+        fd = os.open(M + "/V", os.O_RDONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except PermissionError:
+        R["refused"] += 1
+        continue
+    except OSError:
+        continue
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        continue
+    if st.st_uid == os.getuid():
+        R["own"] += 1
+        try:
+            os.unlink(M + "/V")
+        except OSError:
+            pass
+    else:
+        R["victims"] += 1
+        if st.st_size == 0:
+            R["victims_truncated"] += 1
+    os.close(fd)
+print(json.dumps(R))
+""")
+    eq(victim["truncated"], 0, "times the victim's 0644 V was truncated by "
+       "nobody's O_CREAT|O_TRUNC")
+    eq(attacker["victims"], 0, "times nobody opened the victim's 0644 V "
+       "with O_TRUNC")
+
+
+@H.mount_with(allow_other=True)
+def test_create_o_trunc_of_other_users_0644_file_refused(m):
+    """The same without a race: the kernel finds V and checks write access
+    for O_TRUNC itself."""
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("V"), b"v" * 4096, mode=0o644)
+    os.chown(m.shm_path("V"), VICTIM_UID, VICTIM_UID)
+    res = H.as_nobody(r'''
+R["open"] = t(lambda: os.close(os.open(%r, os.O_RDONLY | os.O_CREAT |
+                                       os.O_TRUNC, 0o600)))
+''' % m.path("V"))
+    eq(res["open"], "EACCES", "O_RDONLY|O_CREAT|O_TRUNC of another user's "
+       "0644 file as nobody")
+    eq(os.stat(m.shm_path("V")).st_size, 4096, "size of the file")
 
 
 # ---------------------------------------------------------------------------

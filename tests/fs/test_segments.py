@@ -707,7 +707,55 @@ def test_passthrough_refused_reported_before_first_open():
 
 
 # ---------------------------------------------------------------------------
+# An open file whose name went away
+
+
+def fstat_size_is(fd, size, what):
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        raise H.TestFailure("%s: failed with %s" % (what, H.ename(e.errno)))
+    eq(st.st_size, size, what + ": size")
+
+
+def test_fstat_and_ftruncate_after_unlink_through_mount(m):
+    """fstat() of an open file unlinked through the mount is answered from
+    the open file, not by name (the name is gone: not ENOENT)."""
+    fd = os.open(m.path("gone"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        os.write(fd, b"x" * 1000)
+        os.unlink(m.path("gone"))
+        check(not os.path.exists(m.shm_path("gone")), "name still there")
+        fstat_size_is(fd, 1000, "fstat right after the unlink")
+        time.sleep(1.2)                       # past the attribute timeout
+        fstat_size_is(fd, 1000, "fstat 1.2 s after the unlink")
+        os.ftruncate(fd, 300)
+        fstat_size_is(fd, 300, "fstat after ftruncate")
+        eq(os.pread(fd, 400, 0), b"x" * 300, "pread after ftruncate")
+    finally:
+        os.close(fd)
+
+
+def test_fstat_and_ftruncate_after_rename_in_shm_dir(m):
+    """The segment is renamed directly in the shm dir while open through
+    the mount: fstat and ftruncate still reach it."""
+    H.write_file(m.shm_path("before"), b"y" * 1000)
+    fd = os.open(m.path("before"), os.O_RDWR)
+    try:
+        os.rename(m.shm_path("before"), m.shm_path("after"))
+        time.sleep(1.2)                       # past the attribute timeout
+        fstat_size_is(fd, 1000, "fstat 1.2 s after a direct rename")
+        os.ftruncate(fd, 300)
+        fstat_size_is(fd, 300, "fstat after ftruncate")
+        eq(os.stat(m.shm_path("after")).st_size, 300,
+           "real size after ftruncate")
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------
 # fd and backing-id leaks
+
 
 
 @H.timeout(240)
@@ -762,6 +810,90 @@ def test_unlinked_open_file_released(m):
     check(H.fd_count(m.pid) <= base + 2, "daemon fds grew %d -> %d" % (
         base, H.fd_count(m.pid)))
     eq(os.listdir(m.shm), [], "all unlinked")
+
+
+HOLDER = r"""
+import os, resource, sys
+paths, copies = sys.argv[1:-1], int(sys.argv[-1])
+need = len(paths) * copies + 100
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft < need:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, max(hard, need)))
+fds, err = [], None
+try:
+    for _ in range(copies):
+        for p in paths:
+            fds.append(os.open(p, os.O_RDONLY if len(fds) % 2 else os.O_RDWR))
+except OSError as e:
+    err = e.strerror
+print(len(fds), err, flush=True)
+sys.stdin.read()          # hold them until told; exit without closing
+"""
+
+
+def _hold_open(paths, copies):
+    """A process that opens each path `copies` times and holds the fds
+    until _release(); returns (process, fds opened, error or None)."""
+    p = subprocess.Popen([sys.executable, "-c", HOLDER] + list(paths) +
+                         [str(copies)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().split(None, 1)
+    return p, int(line[0]), line[1].strip()
+
+
+def _release(p):
+    p.stdin.close()           # the holder exits with every fd still open
+    p.wait(timeout=30)
+
+
+@H.timeout(120)
+def test_many_opens_of_one_segment_share_one_daemon_fd(m):
+    """One process holding 2000 fds on the same mount file must not cost
+    the daemon 2000 fds (a user could exhaust the daemon's fd table and
+    deny service to everyone); when it exits, every fd is released."""
+    H.write_file(m.shm_path("one"), b"x" * 100, mode=0o644)
+    os.close(os.open(m.path("one"), os.O_RDONLY))
+    time.sleep(0.2)
+    base = H.fd_count(m.pid)
+    p, opened, err = _hold_open([m.path("one")], 2000)
+    try:
+        held = H.fd_count(m.pid)
+    finally:
+        _release(p)
+    H.poll_until(lambda: H.fd_count(m.pid) <= base or None, 3)
+    after = H.fd_count(m.pid)
+    H.note("2000 opens of one segment: %d opened (%s); daemon fds %d -> %d, "
+           "%d after the holder exited" % (opened, err, base, held, after))
+    eq(opened, 2000, "opens of one segment (first error %s)" % err)
+    check(held <= base + 4, "the daemon holds %d fds for 2000 opens of "
+          "one segment (from %d)" % (held, base))
+    eq(after, base, "daemon fds after the holder exited")
+
+
+@H.timeout(120)
+def test_exit_of_process_holding_many_files_releases_daemon_fds(m):
+    """300 segments, each open 3 times by one process that then exits
+    without closing: the daemon's fd count returns to where it started."""
+    paths = []
+    for i in range(300):
+        H.write_file(m.shm_path("s%d" % i), b"s")
+        paths.append(m.path("s%d" % i))
+    os.listdir(m.mnt)
+    time.sleep(0.2)
+    base = H.fd_count(m.pid)
+    p, opened, err = _hold_open(paths, 3)
+    try:
+        held = H.fd_count(m.pid)
+    finally:
+        _release(p)
+    H.poll_until(lambda: H.fd_count(m.pid) <= base or None, 3)
+    after = H.fd_count(m.pid)
+    H.note("900 opens of 300 segments: %d opened (%s); daemon fds %d -> %d, "
+           "%d after the holder exited" % (opened, err, base, held, after))
+    eq(opened, 900, "opens (first error %s)" % err)
+    check(held <= base + 300 + 4, "the daemon holds %d fds for 300 open "
+          "segments (from %d)" % (held, base))
+    eq(after, base, "daemon fds after the holder exited")
 
 
 if __name__ == "__main__":
