@@ -14,6 +14,10 @@
  *    calling thread, so a thread-local variable tells the writev hook to
  *    set FOPEN_PASSTHROUGH and the backing id in the fuse_open_out that
  *    ends the reply.
+ * Both also accept FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it: the
+ * kernel then stops asking for security.capability before every write
+ * (one round trip per write(2)), and leaves clearing set-user-ID bits to
+ * the daemon (segfile.c).
  * Offsets are the kernel's ABI (include/uapi/linux/fuse.h, 7.40).
  */
 #include "compat.h"
@@ -36,6 +40,10 @@ int compat_session_setup(struct fuse_session *se)
 
 bool compat_init(struct fuse_conn_info *conn)
 {
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+    if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
+        conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
+#endif
     if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
         return false;
     conn->want |= FUSE_CAP_PASSTHROUGH;
@@ -76,6 +84,7 @@ int compat_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 /* Kernel ABI pieces libfuse 3.14's headers predate. */
 #define K_FUSE_INIT 26
 #define K_FUSE_INIT_EXT (1u << 30)
+#define K_FUSE_HANDLE_KILLPRIV_V2 (1u << 28)
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5) /* 1ULL << 37 */
 #define K_FOPEN_PASSTHROUGH (1u << 7)
 #define K_IN_HEADER_LEN 40   /* struct fuse_in_header */
@@ -99,6 +108,7 @@ struct k_backing_map {
 static struct fuse_session *session;
 static _Atomic uint64_t init_unique;
 static atomic_bool kernel_offers;
+static atomic_bool killpriv_offered;
 static atomic_bool accepted;
 /* Set by compat_reply_*() around the reply it sends from this thread. */
 static __thread int reply_backing_id;
@@ -125,7 +135,9 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
         uint64_t unique;
         memcpy(&unique, p + 8, sizeof(unique));
         const unsigned char *in = p + K_IN_HEADER_LEN;
-        bool ext = get_u32(in + K_INIT_IN_FLAGS) & K_FUSE_INIT_EXT;
+        uint32_t flags = get_u32(in + K_INIT_IN_FLAGS);
+        bool ext = flags & K_FUSE_INIT_EXT;
+        killpriv_offered = flags & K_FUSE_HANDLE_KILLPRIV_V2;
         kernel_offers = ext && (get_u32(in + K_INIT_IN_FLAGS2) &
                                 K_FUSE_PASSTHROUGH_FLAGS2);
         init_unique = unique;
@@ -133,10 +145,16 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
     return n;
 }
 
-/* Accept passthrough in the INIT reply (payload @p, @len bytes). */
+/* Accept killpriv v2 and passthrough in the INIT reply (payload @p, @len
+ * bytes). */
 static void patch_init(unsigned char *p, size_t len)
 {
-    if (!kernel_offers || !accepted || len < K_INIT_OUT_MIN_LEN)
+    if (len < K_INIT_OUT_MIN_LEN)
+        return;
+    if (killpriv_offered)
+        put_u32(p + K_INIT_OUT_FLAGS,
+                get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_HANDLE_KILLPRIV_V2);
+    if (!kernel_offers || !accepted)
         return;
     put_u32(p + K_INIT_OUT_FLAGS,
             get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_INIT_EXT);

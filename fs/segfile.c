@@ -289,6 +289,31 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
     return (struct timespec){.tv_nsec = UTIME_OMIT};
 }
 
+/*
+ * Clear set-user-ID (and set-group-ID, where it means that) as the kernel
+ * does when an unprivileged process writes, truncates or chowns a file: the
+ * mount asks the kernel to leave that to the daemon (compat.c, killpriv
+ * v2).  Writes served by passthrough do not come here; on /dev/shm, which
+ * is mounted nosuid, the bits have no effect anyway.
+ */
+static int kill_setid(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    mode_t mode = st.st_mode & 07777, keep = mode & ~(mode_t)S_ISUID;
+    if ((mode & S_ISGID) && (mode & S_IXGRP))
+        keep &= ~(mode_t)S_ISGID;
+    return keep != mode && fchmod(fd, keep) < 0 ? -errno : 0;
+}
+
+/* Does this request's caller lose set-ID bits on what it modifies?  The
+ * kernel's rule is "without CAP_FSETID"; root stands in for that. */
+static bool kills_setid(fuse_req_t req)
+{
+    return fuse_req_ctx(req)->uid != 0;
+}
+
 /* chmod, chown, truncate and utimens on the open segment @fd. */
 static int apply_setattr(int fd, const struct stat *attr, int to_set)
 {
@@ -302,6 +327,11 @@ static int apply_setattr(int fd, const struct stat *attr, int to_set)
     }
     if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
         return -errno;
+    if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) {
+        int err = kill_setid(fd);
+        if (err < 0)
+            return err;
+    }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
                   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
         struct timespec ts[2] = {
@@ -367,9 +397,13 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
     int backing;
     int err = file_get(req, n, -1, &backing);
-    if (err == 0 && (fi->flags & O_TRUNC) && ftruncate(n->fd, 0) < 0) {
-        err = -errno;
-        file_put(req, n);
+    if (err == 0 && (fi->flags & O_TRUNC)) {
+        if (ftruncate(n->fd, 0) < 0)
+            err = -errno;
+        else if (kills_setid(req))
+            err = kill_setid(n->fd);
+        if (err < 0)
+            file_put(req, n);
     }
     if (err < 0)
         fuse_reply_err(req, -err);
@@ -478,6 +512,13 @@ void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off)
 void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                off_t off)
 {
+    if (kills_setid(req)) {
+        int err = kill_setid(n->fd);
+        if (err < 0) {
+            fuse_reply_err(req, -err);
+            return;
+        }
+    }
     ssize_t done = pwrite(n->fd, buf, size, off);
     if (done < 0)
         fuse_reply_err(req, errno);

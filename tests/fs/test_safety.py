@@ -120,6 +120,30 @@ R["unlink"] = t(os.unlink, P)
 
 
 @H.mount_with(allow_other=True)
+def test_setid_bits_cleared_by_unprivileged_truncate_and_write(m):
+    """The mount leaves clearing set-ID bits to the daemon (killpriv v2):
+    truncate, O_TRUNC and chown by an unprivileged caller clear them, as on
+    the shm directory itself; root (CAP_FSETID) keeps them."""
+    os.chmod(m.shm, 0o1777)
+    for what in ("truncate", "o_trunc"):
+        H.write_file(m.shm_path(what), b"x" * 64, mode=0o6777)
+        os.chmod(m.shm_path(what), 0o6777)
+    res = H.as_nobody(r'''
+R["truncate"] = t(os.truncate, %r, 10)
+R["o_trunc"] = t(lambda p: os.close(os.open(p, os.O_WRONLY | os.O_TRUNC)), %r)
+''' % (m.path("truncate"), m.path("o_trunc")))
+    eq(res, {"truncate": "ok", "o_trunc": "ok"}, "nobody truncates a 6777 file")
+    for what in ("truncate", "o_trunc"):
+        eq(oct(os.stat(m.shm_path(what)).st_mode & 0o7777), oct(0o777),
+           "set-ID bits after %s by nobody" % what)
+    H.write_file(m.shm_path("root"), b"x" * 64, mode=0o6777)
+    os.chmod(m.shm_path("root"), 0o6777)
+    os.truncate(m.path("root"), 10)
+    eq(oct(os.stat(m.shm_path("root")).st_mode & 0o7777), oct(0o6777),
+       "set-ID bits after a truncate by root")
+
+
+@H.mount_with(allow_other=True)
 def test_nobody_cannot_edit_0600_list(m):
     os.chmod(m.shm, 0o1777)
     H.make_list(m.shm, "L", [7, "abcd", 2.5], mode=0o600)
