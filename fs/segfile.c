@@ -472,11 +472,13 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
     }
     /* The node's shared fd is read-write whatever the caller asked: reopen
      * this very file (not the name, which may change) as the daemon. */
-    snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-    int rw = open(self, O_RDWR | O_CLOEXEC);
-    if (rw >= 0) {
-        close(fd);
-        fd = rw;
+    if ((fi->flags & O_ACCMODE) != O_RDWR) {
+        snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+        int rw = open(self, O_RDWR | O_CLOEXEC);
+        if (rw >= 0) {
+            close(fd);
+            fd = rw;
+        }
     }
     struct node *n = node_get(NODE_SEGMENT, e.attr.st_ino, 0, name, NULL);
     if (!n) {
