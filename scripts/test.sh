@@ -2,7 +2,8 @@
 # test.sh - install, build and run every test suite: once in build/, again
 # under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/, then
 # builds everything with clang in build-fuzz/, runs the unit tests there and
-# the libFuzzer targets for a bounded time, and a quick benchmark smoke run.
+# the libFuzzer targets for a bounded time, and quick smoke runs of the
+# benchmarks (the filesystem one mounts shmfs and passthrough_ll).
 # Exits non-zero on any failure.
 #
 #   FUZZ_SECONDS   seconds per fuzz target (default 20; 0 skips fuzzing)
@@ -37,7 +38,20 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
   ./scripts/fuzz.sh --build build-fuzz --seconds "$FUZZ_SECONDS"
 fi
 
-section "benchmark smoke run"
+section "benchmark smoke runs"
 ./build/tests/bench/bench_list --quick
+./build/tests/bench/bench_inspect --quick
+./scripts/bench.sh --quick
 
 section "all tests passed"
+# One closing line over every meson test run above (gcc, ASan, clang).
+/usr/bin/python3 - build build-asan build-fuzz <<'PY'
+import json, sys
+ok = bad = 0
+for d in sys.argv[1:]:
+    for line in open(d + "/meson-logs/testlog.json"):
+        r = json.loads(line).get("result")
+        ok += r == "OK"
+        bad += r not in ("OK", "SKIP")
+print("meson: %d passed, %d failed" % (ok, bad))
+PY
