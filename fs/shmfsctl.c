@@ -152,13 +152,12 @@ char *escape_human(const char *s, size_t len, bool quote)
 
 const char *qname(const char *name)
 {
-    static char bufs[4][4 * NAME_MAX + 8];
+    static char *bufs[4];
     static unsigned next;
-    char *b = bufs[next++ % 4];
-    char *e = escape_human(name, strnlen(name, NAME_MAX), true);
-    snprintf(b, sizeof(bufs[0]), "%s", e ? e : "\"?\"");
-    free(e);
-    return b;
+    char **b = &bufs[next++ % 4];
+    free(*b);
+    *b = escape_human(name, strlen(name), true);
+    return *b ? *b : "\"?\"";
 }
 
 /* How write_quoted() escapes: JSON, or a Prometheus label value. */
@@ -216,8 +215,11 @@ void prom_label(FILE *f, const char *s)
 
 int parse_duration(const char *text, int64_t *out)
 {
+    static const char units[] = "dhms";
+    static const int64_t secs[] = {86400, 3600, 60, 1};
     int64_t total = 0;
     const char *p = text;
+    int next = 0; /* index in units of the largest unit still allowed */
 
     if (!*p)
         return -EINVAL;
@@ -231,18 +233,19 @@ int parse_duration(const char *text, int64_t *out)
             n = 10 * n + (*p++ - '0');
         }
         int64_t unit;
-        switch (*p) {
-        case '\0':
-            if (p != text && total != 0)
+        if (!*p) {
+            if (next != 0)
                 return -EINVAL; /* "1h30": a unit is needed after the first */
             unit = 1;
-            break;
-        case 's': unit = 1; p++; break;
-        case 'm': unit = 60; p++; break;
-        case 'h': unit = 3600; p++; break;
-        case 'd': unit = 86400; p++; break;
-        default:
-            return -EINVAL;
+        } else {
+            /* Units from the largest down, each at most once ("1h30m",
+             * not "30m1h" or "1d1d"). */
+            const char *u = strchr(units, *p);
+            if (!u || !*u || u - units < next)
+                return -EINVAL;
+            next = (int)(u - units) + 1;
+            unit = secs[u - units];
+            p++;
         }
         if (n > (INT64_MAX - total) / unit)
             return -ERANGE;
@@ -423,7 +426,8 @@ static const struct optspec *find_short(const struct optspec *o, char c,
  * Options anywhere among the arguments, "--" ends them.  "--opt=VAL" and
  * "--opt VAL" both work; short options stand alone ("-l").  With
  * @dash_values, an argument that starts with a single '-' and is not a
- * known short option is a value ("-5", "-inf").
+ * known short option is a value ("-5", "-inf"); the positional argument
+ * number @value_pos (if > 0) is a value whatever it looks like.
  */
 static int parse(const struct subcmd *cmd, int argc, char **argv,
                  struct args *a)
@@ -440,12 +444,13 @@ static int parse(const struct subcmd *cmd, int argc, char **argv,
         const char *val = NULL;
         int i = -1;
 
-        if (opts_done || arg[0] != '-' || arg[1] == '\0') {
-            a->pos[a->npos++] = arg;
+        if (strcmp(arg, "--") == 0 && !opts_done) {
+            opts_done = true;
             continue;
         }
-        if (strcmp(arg, "--") == 0) {
-            opts_done = true;
+        if (opts_done || arg[0] != '-' || arg[1] == '\0' ||
+            (cmd->value_pos > 0 && a->npos == cmd->value_pos)) {
+            a->pos[a->npos++] = arg;
             continue;
         }
         if (arg[1] == '-') {
@@ -568,16 +573,48 @@ static const struct {
     {"format", &cmd_list_format},
 };
 
-/* "list SUB ...": argv[0] is "list". */
+/* If argv[*k] is --dir DIR or --dir=DIR, take DIR into *@dir (moving *@k
+ * past it) and return 1; 0 if it is not --dir; -1 when DIR is missing. */
+static int dir_option(int argc, char **argv, int *k, const char **dir)
+{
+    if (strncmp(argv[*k], "--dir=", 6) == 0) {
+        *dir = argv[*k] + 6;
+        return 1;
+    }
+    if (strcmp(argv[*k], "--dir") != 0)
+        return 0;
+    if (*k + 1 >= argc)
+        return -1;
+    *dir = argv[++*k];
+    return 1;
+}
+
+/* "list [--dir DIR] SUB ...": argv[0] is "list". */
 static int run_list(const char *dir, int argc, char **argv)
 {
-    if (argc < 2)
+    int k = 1;
+    for (; k < argc && argv[k][0] == '-'; k++) {
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+            fputs(LIST_USAGE, stdout);
+            return EXIT_OK;
+        }
+        int r = dir_option(argc, argv, &k, &dir);
+        if (r < 0)
+            return usage_error("list", "list: option '--dir' needs an "
+                                       "argument");
+        if (r == 0) {
+            char *e = escape_human(argv[k], strlen(argv[k]), false);
+            int rc = usage_error("list", "list: unknown option '%s'",
+                                 e ? e : "");
+            free(e);
+            return rc;
+        }
+    }
+    if (k >= argc)
         return usage_error("list", "list: missing subcommand "
                                     "(show, get, set, new, format)");
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(LIST_USAGE, stdout);
-        return EXIT_OK;
-    }
+    argc -= k - 1;
+    argv += k - 1;
     for (size_t i = 0; i < sizeof(LIST) / sizeof(LIST[0]); i++)
         if (strcmp(argv[1], LIST[i].name) == 0)
             return run_subcmd(LIST[i].cmd, dir, argc - 1, argv + 1);
@@ -602,11 +639,10 @@ int main(int argc, char **argv)
             printf("shmfsctl %s\n", SHMFS_VERSION);
             return EXIT_OK;
         }
-        if (strncmp(argv[k], "--dir=", 6) == 0) {
-            dir = argv[k] + 6;
-        } else if (strcmp(argv[k], "--dir") == 0 && k + 1 < argc) {
-            dir = argv[++k];
-        } else {
+        int r = dir_option(argc, argv, &k, &dir);
+        if (r < 0)
+            return usage_error(NULL, "option '--dir' needs an argument");
+        if (r == 0) {
             char *e = escape_human(argv[k], strlen(argv[k]), false);
             int rc = usage_error(NULL, "unknown option '%s'", e ? e : "");
             free(e);

@@ -45,6 +45,8 @@ struct subcmd {
     const struct optspec *opts; /* terminated by a zero entry, may be NULL */
     int min_pos, max_pos;       /* positional argument counts (-1: any) */
     bool dash_values;           /* "-5" is a value, not an option */
+    int value_pos;              /* > 0: positional argument number value_pos
+                                   is taken as it is, even "-h" or "--x" */
     int (*run)(shmseg_ns *ns, const struct args *a);
 };
 
@@ -77,8 +79,8 @@ int usage_error(const char *cmd, const char *fmt, ...)
 const char *reason(int err);
 
 /* The segment name @name quoted and escaped for a message or a table:
- * "a\nb".  Returns a static buffer rotated among 4 (enough for one
- * message). */
+ * "a\nb", whole however long.  Returns a buffer rotated among 4 (enough
+ * for one message), valid until the 4th next call. */
 const char *qname(const char *name);
 
 /* @len bytes at @s escaped for people: printable ASCII and valid UTF-8 as

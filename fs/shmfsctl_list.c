@@ -225,10 +225,12 @@ const struct subcmd cmd_list_set = {
              "shmfs's element file does: int decimal, float as Python's float(),\n"
              "True/False, None, str as UTF-8, bytes as given.  One trailing newline is\n"
              "dropped except for bytes.  A str or bytes must fit the element's slot.\n"
-             "TEXT may start with '-' (\"-5\"); put -- before it if it starts with --.\n",
+             "TEXT is taken as it is, even if it starts with '-' (\"-5\", \"-h\",\n"
+             "\"--x\"); only -- itself ends the options (then give the TEXT after it).\n",
     .min_pos = 3,
     .max_pos = 3,
     .dash_values = true,
+    .value_pos = 2,
     .run = run_set,
 };
 
@@ -245,20 +247,44 @@ static const struct optspec NEW_OPTS[] = {
 };
 
 /* Type @text as the command line means it: an int, a float, True/False,
- * None, else a str.  Returns 0 or the error of the type it looked like. */
-static int type_value(const char *text, struct shmseg_value *v)
+ * None, else a str.  Returns 0 or the error of the type it looked like,
+ * that type in *@tried. */
+static int type_value(const char *text, struct shmseg_value *v,
+                      enum shmseg_type *tried)
 {
     size_t len = strlen(text);
+    *tried = SHMSEG_INT;
     int err = shmseg_value_parse(SHMSEG_INT, text, len, v);
     if (err != -EINVAL)
         return err; /* an int, or an int too large (-ERANGE) */
+    *tried = SHMSEG_FLOAT;
     err = shmseg_value_parse(SHMSEG_FLOAT, text, len, v);
     if (err != -EINVAL)
-        return err;
+        return err; /* a float, or one beyond a double (-ERANGE) */
     if (shmseg_value_parse(SHMSEG_BOOL, text, len, v) == 0 ||
         shmseg_value_parse(SHMSEG_NONE, text, len, v) == 0)
         return 0;
+    *tried = SHMSEG_STR;
     return shmseg_value_parse(SHMSEG_STR, text, len, v);
+}
+
+/* Why value @k (@text) cannot be a @type: a message. */
+static void value_error(int k, const char *text, enum shmseg_type type,
+                        int err)
+{
+    char *e = escape_human(text, strlen(text), true);
+    if (err == -ERANGE && type == SHMSEG_INT)
+        msg("cannot use value %d, %s: out of range for int (64 bits)", k,
+            e ? e : "");
+    else if (err == -ERANGE)
+        msg("cannot use value %d, %s: out of range for %s", k, e ? e : "",
+            shmseg_type_name(type));
+    else if (err == -EINVAL && type == SHMSEG_STR)
+        msg("cannot use value %d, %s: not valid UTF-8 (use --bytes)", k,
+            e ? e : "");
+    else
+        msg("cannot use value %d, %s: %s", k, e ? e : "", reason(err));
+    free(e);
 }
 
 static int run_new(shmseg_ns *ns, const struct args *a)
@@ -280,9 +306,10 @@ static int run_new(shmseg_ns *ns, const struct args *a)
         mode = (mode_t)m;
     }
     if (name && shmseg_name_check(name) < 0) {
-        msg("invalid segment name %s: %s", qname(name),
+        /* Refused, as for every other command given a bad NAME. */
+        msg("cannot create list %s: %s", qname(name),
             reason(shmseg_name_check(name)));
-        return EXIT_USAGE;
+        return EXIT_FAIL;
     }
     struct shmseg_value *v = calloc((size_t)a->npos + 1, sizeof(*v));
     if (!v) {
@@ -291,6 +318,7 @@ static int run_new(shmseg_ns *ns, const struct args *a)
     }
     for (int k = 0; k < a->npos; k++) {
         const char *text = a->pos[k];
+        enum shmseg_type tried = SHMSEG_STR;
         int err;
         if (as_bytes) {
             v[k].type = SHMSEG_BYTES;
@@ -300,14 +328,10 @@ static int run_new(shmseg_ns *ns, const struct args *a)
         } else if (as_str) {
             err = shmseg_value_parse(SHMSEG_STR, text, strlen(text), &v[k]);
         } else {
-            err = type_value(text, &v[k]);
+            err = type_value(text, &v[k], &tried);
         }
         if (err < 0) {
-            char *e = escape_human(text, strlen(text), true);
-            msg("cannot use value %d, %s: %s", k, e ? e : "",
-                err == -ERANGE ? "out of range for int (64 bits)"
-                               : "not valid UTF-8 (use --bytes)");
-            free(e);
+            value_error(k, text, tried, err);
             free(v);
             return EXIT_FAIL;
         }
@@ -343,7 +367,9 @@ const struct subcmd cmd_list_new = {
              "lays it out, and print its name (psm_ + 8 hex digits unless --name).\n"
              "Each VALUE is typed from its text: 42 is an int, 2.5 (or 1e3, inf, nan)\n"
              "a float, True/False a bool, None is None, anything else a str.  --str\n"
-             "or --bytes makes every VALUE a str or bytes.  Mode defaults to 0600.\n",
+             "or --bytes makes every VALUE a str or bytes.  As when writing an element\n"
+             "file, one trailing newline of a VALUE is dropped (not with --bytes).\n"
+             "Mode defaults to 0600.\n",
     .opts = NEW_OPTS,
     .max_pos = -1,
     .dash_values = true,

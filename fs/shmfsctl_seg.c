@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,9 +79,10 @@ static void json_usage(FILE *f, const struct shmseg_usage *u, time_t now)
     fprintf(f, ", \"gid\": %u, \"group\": ", (unsigned)u->info.gid);
     json_str(f, group, strlen(group));
     fprintf(f, ", \"mode\": \"%04o\", \"modified\": \"%s\", "
-               "\"age_seconds\": %" PRId64 ", \"processes\": %zu}",
+               "\"age_seconds\": %" PRId64 ", \"processes\": %zu, "
+               "\"uninspected\": %zu}",
             (unsigned)u->info.mode, when, shmseg_info_age(&u->info, now),
-            u->nusers);
+            u->nusers, u->unknown);
 }
 
 static int run_ls(shmseg_ns *ns, const struct args *a)
@@ -345,21 +347,88 @@ const struct subcmd cmd_orphans = {
     .run = run_orphans,
 };
 
-enum { GC_OLDER, GC_DRY };
+enum { GC_OLDER, GC_DRY, GC_FORCE };
 
 static const struct optspec GC_OPTS[] = {
     [GC_OLDER] = {"older-than", 0, true},
     [GC_DRY] = {"dry-run", 'n', false},
+    [GC_FORCE] = {"force", 0, false},
     {0},
 };
+
+/* True if @name is the quarantine name of a gc that is still running (its
+ * pid is alive): that gc decides about it. */
+static bool quarantined_by_live_gc(const char *name)
+{
+    size_t k = strlen(SHMSEG_GC_PREFIX);
+    char *end;
+    if (strncmp(name, SHMSEG_GC_PREFIX, k) != 0)
+        return false;
+    long pid = strtol(name + k, &end, 10);
+    if (end == name + k || *end != '-' || pid <= 0 || pid > INT32_MAX)
+        return false;
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static void say_uninspected(const char *verb, const char *name, size_t n)
+{
+    printf("%s %s: %zu process%s that could not be inspected could use it\n",
+           verb, qname(name), n, n == 1 ? "" : "es");
+}
+
+/* Print what shmseg_gc() did with @it (@u: the segment as first judged).
+ * Returns EXIT_OK or EXIT_FAIL; counts removals and refusals. */
+static int gc_report(const struct shmseg_gc_item *it,
+                     const struct shmseg_usage *u, time_t now,
+                     size_t *removed, uint64_t *bytes, size_t *refused)
+{
+    char age[32];
+    int rc = EXIT_OK;
+
+    switch (it->result) {
+    case 0:
+        format_duration(shmseg_info_age(&u->info, now), age, sizeof(age));
+        printf("removed %s (%" PRIu64 " bytes, unused for %s)\n",
+               qname(u->name), u->info.size, age);
+        (*removed)++;
+        *bytes += u->info.size;
+        break;
+    case -EBUSY:
+        if (it->users > 0) {
+            printf("kept %s: in use again\n", qname(u->name));
+        } else {
+            say_uninspected("kept", u->name, it->unknown);
+            (*refused)++;
+            rc = EXIT_FAIL;
+        }
+        break;
+    case -ESTALE:
+        printf("kept %s: replaced by another segment since the scan\n",
+               qname(u->name));
+        break;
+    case -ENOENT:
+        printf("skipped %s: already gone\n", qname(u->name));
+        break;
+    default:
+        msg("cannot remove segment %s: %s", qname(u->name),
+            reason(it->result));
+        rc = EXIT_FAIL;
+    }
+    if (it->stranded) {
+        msg("segment %s was kept under the name %s: its name was taken by "
+            "another segment meanwhile", qname(u->name), qname(it->stranded));
+        rc = EXIT_FAIL;
+    }
+    return rc;
+}
 
 static int run_gc(shmseg_ns *ns, const struct args *a)
 {
     shmseg_scan *s;
     int64_t min_age;
     time_t now = time(NULL);
-    bool dry = opt_set(a, GC_DRY);
-    size_t removed = 0;
+    bool dry = opt_set(a, GC_DRY), force = opt_set(a, GC_FORCE);
+    size_t removed = 0, refused = 0, n = 0;
     uint64_t bytes = 0;
     int rc = older_than(a, GC_OLDER, "gc", &min_age);
 
@@ -367,56 +436,97 @@ static int run_gc(shmseg_ns *ns, const struct args *a)
         return rc;
     if (scan(ns, NULL, 0, &s))
         return EXIT_FAIL;
+    const struct shmseg_scan_stats *st = shmseg_scan_stats(s);
+    if (st->proc_restricted && !force) {
+        msg("gc refused: /proc is mounted with hidepid= or subset=pid, so "
+            "processes using segments may be hidden from it (--force to "
+            "collect anyway)");
+        shmseg_scan_free(s);
+        return EXIT_FAIL;
+    }
     warn_incomplete(s);
-    for (size_t i = 0; i < shmseg_scan_count(s); i++) {
+    size_t count = shmseg_scan_count(s);
+    struct shmseg_gc_item *items = calloc(count ? count : 1, sizeof(*items));
+    const struct shmseg_usage **us = calloc(count ? count : 1, sizeof(*us));
+    if (!items || !us) {
+        msg("out of memory");
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    /* Candidates from the first scan; shmseg_gc() decides on all of them
+     * with one more scan, each under a private name meanwhile. */
+    for (size_t i = 0; i < count; i++) {
         const struct shmseg_usage *u = shmseg_scan_at(s, i);
-        char age[32];
-        if (!is_orphan(u, min_age, now))
+        if (!is_orphan(u, min_age, now) || quarantined_by_live_gc(u->name))
             continue;
-        format_duration(shmseg_info_age(&u->info, now), age, sizeof(age));
-        /* Decide again, on this segment alone, right before unlinking:
-         * still the same file, still unused. */
-        int err = dry ? 0 : shmseg_unlink_unused(ns, u->name, u->ino, 0);
-        switch (err) {
-        case 0:
-            printf("%s %s (%" PRIu64 " bytes, unused for %s)\n",
-                   dry ? "would remove" : "removed", qname(u->name),
-                   u->info.size, age);
+        if (u->unknown > 0 && !force) {
+            say_uninspected(dry ? "would keep" : "kept", u->name, u->unknown);
+            refused++;
+            continue;
+        }
+        us[n] = u;
+        items[n].name = u->name;
+        items[n].ino = u->ino;
+        n++;
+    }
+    if (dry) {
+        for (size_t i = 0; i < n; i++) {
+            char age[32];
+            format_duration(shmseg_info_age(&us[i]->info, now), age,
+                            sizeof(age));
+            printf("would remove %s (%" PRIu64 " bytes, unused for %s)\n",
+                   qname(us[i]->name), us[i]->info.size, age);
             removed++;
-            bytes += u->info.size;
-            break;
-        case -EBUSY:
-            printf("kept %s: in use again\n", qname(u->name));
-            break;
-        case -ESTALE:
-            printf("kept %s: replaced by another segment since the scan\n",
-                   qname(u->name));
-            break;
-        case -ENOENT:
-            printf("skipped %s: already gone\n", qname(u->name));
-            break;
-        default:
-            msg("cannot remove segment %s: %s", qname(u->name), reason(err));
+            bytes += us[i]->info.size;
+        }
+    } else if (n > 0) {
+        int err = shmseg_gc(ns, items, n, NULL, force ? SHMSEG_GC_FORCE : 0,
+                            NULL);
+        if (err < 0) {
+            msg("cannot collect segments of %s: %s",
+                qname(shmseg_ns_path(ns)), reason(err));
             rc = EXIT_FAIL;
         }
+        for (size_t i = 0; i < n && err == 0; i++)
+            if (gc_report(&items[i], us[i], now, &removed, &bytes,
+                          &refused) != EXIT_OK)
+                rc = EXIT_FAIL;
+        for (size_t i = 0; i < n; i++)
+            free(items[i].stranded);
     }
     printf("%s %zu segment%s, %" PRIu64 " bytes\n",
            dry ? "would remove" : "removed", removed, removed == 1 ? "" : "s",
            bytes);
+    if (refused > 0) {
+        msg("gc refused %zu segment%s: %u process%s could not be inspected "
+            "(run as root to see them, or use --force)", refused,
+            refused == 1 ? "" : "s", st->unreadable,
+            st->unreadable == 1 ? "" : "es");
+        rc = EXIT_FAIL;
+    }
+out:
+    free(items);
+    free(us);
     shmseg_scan_free(s);
     return rc;
 }
 
 const struct subcmd cmd_gc = {
     .name = "gc",
-    .usage = "usage: shmfsctl gc [--older-than DURATION] [-n|--dry-run] [--dir DIR]\n"
+    .usage = "usage: shmfsctl gc [--older-than DURATION] [-n|--dry-run] [--force]\n"
+             "                   [--dir DIR]\n"
              "\n"
              "Unlink the orphaned segments (see 'shmfsctl orphans --help'), at least\n"
-             "DURATION old if --older-than is given.  Right before each unlink the\n"
-             "segment is scanned again, and kept if a process now maps it or holds it\n"
-             "open, or if its name now names another file.  Prints what it removed\n"
-             "(or, with --dry-run, what it would remove).  Exit status 1 if a segment\n"
-             "could not be removed.\n",
+             "DURATION old if --older-than is given.  Each is first renamed to a\n"
+             "private name (" SHMSEG_GC_PREFIX "PID-XXXXXXXX), then one more scan decides: a\n"
+             "segment that is now mapped or open is renamed back, and so is one whose\n"
+             "name named another file by then.  Prints what it removed (or, with\n"
+             "--dry-run, what it would remove).\n"
+             "\n"
+             "A segment that a process gc could not inspect could open (by its owner,\n"
+             "group and mode bits) is kept, and gc exits 1; so does gc when /proc is\n"
+             "mounted with hidepid= or subset=pid.  --force removes such segments\n"
+             "anyway.  Exit status 1 also if a segment could not be removed.\n",
     .opts = GC_OPTS,
     .max_pos = 0,
     .run = run_gc,

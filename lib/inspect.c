@@ -14,6 +14,15 @@
  *
  * Descriptors are read before mappings: a process that opens, maps and then
  * closes a segment while we look is seen at least once.
+ *
+ * A process that cannot be read is remembered with its credentials (from
+ * /proc/PID/status, which anyone may read): each segment counts those that
+ * could open it by its owner, group and mode bits (shmseg_usage.unknown).
+ *
+ * shmseg_gc() never unlinks by a name it judged earlier: it first renames
+ * each candidate to a private quarantine name in the same directory, checks
+ * it is the file it judged, scans once for all of them, then unlinks the
+ * unused ones and renames the others back.
  */
 #include "shmseg.h"
 
@@ -25,8 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Bytes read from /proc/PID/maps at a time; a longer line is skipped (paths
@@ -35,6 +46,7 @@
 
 struct entry {
     struct shmseg_usage u;
+    const char *alias; /* another name a shmfs mount may show (gc), or NULL */
     struct shmseg_user *users;
     size_t cap;
     size_t next; /* index + 1 of the next entry with the same inode, 0: end */
@@ -46,6 +58,15 @@ struct dev {
     bool fuse; /* a shmfs mount of the namespace: names must match too */
 };
 
+/* A process the scan could not read (fully), and who it runs as. */
+struct hidden {
+    bool creds; /* false: /proc/PID/status unreadable, it could be anyone */
+    uid_t uid[4]; /* real, effective, saved, filesystem */
+    gid_t gid[4];
+    gid_t *groups;
+    size_t ngroups;
+};
+
 struct shmseg_scan {
     struct entry *ents;
     size_t n, cap;
@@ -53,6 +74,10 @@ struct shmseg_scan {
     size_t mask;
     struct dev *devs;
     size_t ndevs;
+    struct hidden *hidden;
+    size_t nhidden;
+    pid_t anc[64]; /* the caller's ancestors */
+    size_t nanc;
     struct shmseg_scan_stats stats;
 };
 
@@ -120,6 +145,14 @@ static int add_entry(shmseg_scan *s, const char *name, const struct stat *st)
     return 0;
 }
 
+static void free_entries(shmseg_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free((char *)s->ents[i].u.name);
+        free(s->ents[i].users);
+    }
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     return strcmp(((const struct entry *)a)->u.name,
@@ -162,12 +195,16 @@ static struct entry *lookup(const shmseg_scan *s, uint64_t ino)
     return NULL;
 }
 
+/* The device @dev, if its files can be segments.  A device that is
+ * (said to be) a shmfs mount of the namespace is one whatever else is
+ * known of it: its hits must name the segment. */
 static const struct dev *find_dev(const shmseg_scan *s, dev_t dev)
 {
+    const struct dev *found = NULL;
     for (size_t i = 0; i < s->ndevs; i++)
-        if (s->devs[i].dev == dev)
-            return &s->devs[i];
-    return NULL;
+        if (s->devs[i].dev == dev && (!found || s->devs[i].fuse))
+            found = &s->devs[i];
+    return found;
 }
 
 /* --- listing the namespace ---------------------------------------------- */
@@ -274,10 +311,27 @@ static char *next_field(char **line)
     return p;
 }
 
+/* True if the procfs superoptions @opts hide processes or restrict what
+ * can be seen of them (hidepid=1/2/noaccess/invisible/ptraceable,
+ * subset=pid). */
+static bool proc_restricted(char *opts)
+{
+    for (char *o = strtok(opts, ","); o; o = strtok(NULL, ",")) {
+        if (strncmp(o, "hidepid=", 8) == 0 && strcmp(o + 8, "0") != 0 &&
+            strcmp(o + 8, "off") != 0)
+            return true;
+        if (strcmp(o, "subset=pid") == 0)
+            return true;
+    }
+    return false;
+}
+
 /* If @line describes a shmfs mount whose source is the directory @dir,
- * add its device.  Format: id parent maj:min root mountpoint options
- * [optional fields...] - fstype source superoptions */
-static int mount_line(shmseg_scan *s, char *line, const struct stat *dir)
+ * add its device; if it is the procfs being read (device @proc), note
+ * whether it restricts what can be seen.  Format: id parent maj:min root
+ * mountpoint options [optional fields...] - fstype source superoptions */
+static int mount_line(shmseg_scan *s, char *line, const struct stat *dir,
+                      dev_t proc)
 {
     char *rest = line, *f, *devf = NULL;
     unsigned maj, min;
@@ -290,9 +344,15 @@ static int mount_line(shmseg_scan *s, char *line, const struct stat *dir)
     if (!f || !devf)
         return 0;
     char *fstype = next_field(&rest), *source = next_field(&rest);
-    if (!fstype || !source || strcmp(fstype, "fuse.shmfs") != 0)
+    if (!fstype || !source || sscanf(devf, "%u:%u", &maj, &min) != 2)
         return 0;
-    if (sscanf(devf, "%u:%u", &maj, &min) != 2)
+    if (strcmp(fstype, "proc") == 0 && makedev(maj, min) == proc) {
+        char *opts = next_field(&rest);
+        if (opts && proc_restricted(opts))
+            s->stats.proc_restricted = 1;
+        return 0;
+    }
+    if (strcmp(fstype, "fuse.shmfs") != 0)
         return 0;
     unescape_octal(source);
     if (source[0] != '/' || stat(source, &st) < 0)
@@ -304,12 +364,12 @@ static int mount_line(shmseg_scan *s, char *line, const struct stat *dir)
 
 static int read_mounts(shmseg_scan *s, int procfd, int dirfd)
 {
-    struct stat dir;
+    struct stat dir, proc;
     char *line = NULL;
     size_t cap = 0;
     int err = 0;
 
-    if (fstat(dirfd, &dir) < 0)
+    if (fstat(dirfd, &dir) < 0 || fstat(procfd, &proc) < 0)
         return -errno;
     int fd = openat(procfd, "self/mountinfo", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -323,7 +383,7 @@ static int read_mounts(shmseg_scan *s, int procfd, int dirfd)
     while (err == 0 && (len = getline(&line, &cap, f)) > 0) {
         if (line[len - 1] == '\n')
             line[len - 1] = '\0';
-        err = mount_line(s, line, &dir);
+        err = mount_line(s, line, &dir, proc.st_dev);
     }
     free(line);
     fclose(f);
@@ -443,7 +503,9 @@ static int hit(shmseg_scan *s, struct proc *p, dev_t dev, uint64_t ino,
         pathlen = (size_t)n;
     }
     for (; e; e = e->next ? &s->ents[e->next - 1] : NULL) {
-        if (d->fuse ? !path_names(path, pathlen, e->u.name, escaped)
+        if (d->fuse ? !path_names(path, pathlen, e->u.name, escaped) &&
+                          !(e->alias &&
+                            path_names(path, pathlen, e->alias, escaped))
                     : (dev_t)e->u.dev != dev)
             continue;
         int err = add_use(e, p, bytes);
@@ -475,9 +537,16 @@ static int read_fds(shmseg_scan *s, struct proc *p)
     }
     struct dirent *de;
     int rc = 0;
-    errno = 0;
-    while ((de = readdir(d))) {
+    for (;;) {
         struct statx stx;
+        errno = 0; /* readdir() leaves it alone at the end */
+        if (!(de = readdir(d))) {
+            /* Only the directory itself failing says something about the
+             * process; one descriptor failing below never does. */
+            if (errno)
+                rc = gone(errno) ? 1 : 2;
+            break;
+        }
         if (de->d_name[0] == '.')
             continue;
         /* DONT_SYNC: device and inode need no round trip to a remote or
@@ -492,10 +561,7 @@ static int read_fds(shmseg_scan *s, struct proc *p)
                  stx.stx_ino, NULL, 0, false, -1, fddir, de->d_name);
         if (rc < 0)
             break;
-        errno = 0;
     }
-    if (rc == 0 && errno)
-        rc = gone(errno) ? 1 : 2;
     closedir(d);
     return rc;
 }
@@ -525,11 +591,15 @@ static int maps_line(shmseg_scan *s, struct proc *p, char *line, size_t len)
     while (*q == ' ')
         q++;
     size_t plen = (size_t)(end - q);
-    /* An unlinked file: not a segment of the namespace any more, unless
-     * its name itself ends that way. */
+    /* A path the mapping was made through that has been unlinked since.
+     * On a real device the file is matched by (device, inode) alone: it
+     * may still be a segment under another name (a hard link).  On a
+     * shmfs mount the path is all there is to go by, and a file that lost
+     * it is not a segment any more, unless its name itself ends so. */
     bool deleted = plen > DELETED_LEN &&
                    memcmp(end - DELETED_LEN, DELETED, DELETED_LEN) == 0;
-    if (deleted) {
+    const struct dev *d = find_dev(s, makedev(maj, min));
+    if (deleted && d && d->fuse) {
         struct entry *e = lookup(s, ino);
         if (!e || !path_names(q, plen, e->u.name, true))
             return 0;
@@ -579,6 +649,142 @@ out:
     return rc;
 }
 
+/* True if @pid is an ancestor of the calling process. */
+static bool is_ancestor(const shmseg_scan *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->nanc; i++)
+        if (s->anc[i] == pid)
+            return true;
+    return false;
+}
+
+/* Parse "Key:\tA\tB..." ids after @key in the status text @text into @ids
+ * (at most @cap); returns how many, or -1 without the line. */
+static int status_ids(const char *text, const char *key, unsigned *ids,
+                      size_t cap)
+{
+    const char *p = strstr(text, key);
+    if (!p || (p != text && p[-1] != '\n'))
+        return -1;
+    p += strlen(key);
+    size_t n = 0;
+    while (*p && *p != '\n' && n < cap) {
+        char *end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p < '0' || *p > '9')
+            break;
+        unsigned long v = strtoul(p, &end, 10);
+        ids[n++] = (unsigned)v;
+        p = end;
+    }
+    return (int)n;
+}
+
+/*
+ * Remember @pid, which could not be read, and who it runs as (from
+ * /proc/PID/status: its uids, gids and groups).  The caller's ancestors
+ * (the shell, sudo, a supervisor or init that started it) are left out:
+ * they are unreadable only when more privileged than the caller, and
+ * waiting for it.
+ */
+static int add_hidden(shmseg_scan *s, int procfd, const char *name, pid_t pid)
+{
+    char path[32], text[4096];
+    unsigned ids[64];
+
+    if (is_ancestor(s, pid))
+        return 0;
+    struct hidden *h = realloc(s->hidden, (s->nhidden + 1) * sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    s->hidden = h;
+    h = &h[s->nhidden++];
+    memset(h, 0, sizeof(*h));
+    snprintf(path, sizeof(path), "%s/status", name);
+    int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    if (status_ids(text, "Uid:", ids, 4) != 4)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        h->uid[i] = (uid_t)ids[i];
+    if (status_ids(text, "Gid:", ids, 4) != 4)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        h->gid[i] = (gid_t)ids[i];
+    int ng = status_ids(text, "Groups:", ids, 64);
+    if (ng < 0 || ng == 64) /* more groups than fit: assume the worst */
+        return 0;
+    if (ng > 0) {
+        h->groups = malloc((size_t)ng * sizeof(*h->groups));
+        if (!h->groups)
+            return -ENOMEM;
+        for (int i = 0; i < ng; i++)
+            h->groups[i] = (gid_t)ids[i];
+    }
+    h->ngroups = (size_t)ng;
+    h->creds = true;
+    return 0;
+}
+
+/* Could the hidden process @h open a file like @info, by the permission
+ * bits alone?  (Privilege that overrides them is not considered.) */
+static bool could_open(const struct hidden *h, const struct shmseg_info *info)
+{
+    if (!h->creds)
+        return true;
+    for (int i = 0; i < 4; i++)
+        if (h->uid[i] == info->uid)
+            return info->mode & 0600;
+    bool member = false;
+    for (int i = 0; i < 4; i++)
+        member |= h->gid[i] == info->gid;
+    for (size_t i = 0; i < h->ngroups; i++)
+        member |= h->groups[i] == info->gid;
+    if (member && (info->mode & 060))
+        return true;
+    return info->mode & 06;
+}
+
+static void count_unknown(shmseg_scan *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t j = 0; j < s->nhidden; j++)
+            s->ents[i].u.unknown += could_open(&s->hidden[j],
+                                               &s->ents[i].u.info);
+}
+
+/* The caller's ancestors, from /proc/PID/stat (its parent, and so on). */
+static void read_ancestors(shmseg_scan *s, int procfd)
+{
+    pid_t pid = getpid();
+    char path[32], text[512];
+
+    while (s->nanc < sizeof(s->anc) / sizeof(s->anc[0])) {
+        snprintf(path, sizeof(path), "%d/stat", (int)pid);
+        int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        ssize_t n = read(fd, text, sizeof(text) - 1);
+        close(fd);
+        if (n <= 0)
+            return;
+        text[n] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold anything, even ')'. */
+        char *p = strrchr(text, ')');
+        int ppid;
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || ppid <= 0)
+            return;
+        s->anc[s->nanc++] = pid = ppid;
+    }
+}
+
 static int read_proc(shmseg_scan *s, int procfd, const char *name, pid_t pid,
                      unsigned flags, char *buf)
 {
@@ -588,11 +794,12 @@ static int read_proc(shmseg_scan *s, int procfd, const char *name, pid_t pid,
     s->stats.procs++;
     p.dirfd = openat(procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (p.dirfd < 0) {
-        if (gone(errno))
+        if (gone(errno)) {
             s->stats.vanished++;
-        else
-            s->stats.unreadable++;
-        return 0;
+            return 0;
+        }
+        s->stats.unreadable++;
+        return add_hidden(s, procfd, name, pid);
     }
     bool vanished = false, unreadable = false;
     if (!(flags & SHMSEG_SCAN_NO_FDS)) {
@@ -613,10 +820,12 @@ static int read_proc(shmseg_scan *s, int procfd, const char *name, pid_t pid,
         vanished = r == 1;
         unreadable |= r == 2;
     }
-    if (vanished)
+    if (vanished) {
         s->stats.vanished++;
-    else if (unreadable)
+    } else if (unreadable) {
         s->stats.unreadable++;
+        rc = add_hidden(s, procfd, name, pid);
+    }
 out:
     close(p.dirfd);
     return rc;
@@ -680,64 +889,74 @@ static int cmp_user(const void *a, const void *b)
 
 /* --- public API ------------------------------------------------------------ */
 
+/* Everything after the segments are listed in @s: index them, read
+ * /proc (@opts->proc), count users.  @dirfd is the namespace directory. */
+static int scan_procs(shmseg_scan *s, int dirfd,
+                      const struct shmseg_scan_opts *opts)
+{
+    int err = build_table(s);
+    if (err < 0)
+        return err;
+    if (opts->flags & SHMSEG_SCAN_KINDS)
+        read_kinds(s, dirfd);
+    int procfd = open(opts->proc ? opts->proc : "/proc",
+                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (procfd < 0)
+        return -errno;
+    err = read_mounts(s, procfd, dirfd);
+    if (err == 0 && s->n > 0) {
+        read_ancestors(s, procfd);
+        err = read_procs(s, procfd, opts->ignore_pid, opts->flags);
+    }
+    close(procfd);
+    if (err < 0)
+        return err;
+    count_unknown(s);
+    for (size_t i = 0; i < s->n; i++)
+        if (s->ents[i].u.nusers > 1)
+            qsort(s->ents[i].users, s->ents[i].u.nusers,
+                  sizeof(*s->ents[i].users), cmp_user);
+    return 0;
+}
+
+static int check_opts(const struct shmseg_scan_opts **opts)
+{
+    static const struct shmseg_scan_opts defaults;
+    if (!*opts)
+        *opts = &defaults;
+    if ((*opts)->flags & ~(unsigned)(SHMSEG_SCAN_NO_FDS | SHMSEG_SCAN_KINDS))
+        return -EINVAL;
+    return 0;
+}
+
 int shmseg_inspect(const shmseg_ns *ns, const char *name,
                 const struct shmseg_scan_opts *opts, shmseg_scan **out)
 {
-    static const struct shmseg_scan_opts defaults;
     int err;
 
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!opts)
-        opts = &defaults;
-    if (opts->flags & ~(unsigned)(SHMSEG_SCAN_NO_FDS | SHMSEG_SCAN_KINDS))
+    if (check_opts(&opts) < 0)
         return -EINVAL;
     shmseg_scan *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    int procfd = -1;
     int dirfd = open(shmseg_ns_path(ns), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
         err = -errno;
         goto fail;
     }
     err = list_segments(s, ns, name, dirfd);
-    if (err < 0)
-        goto fail;
-    err = build_table(s);
-    if (err < 0)
-        goto fail;
-    if (opts->flags & SHMSEG_SCAN_KINDS)
-        read_kinds(s, dirfd);
-    procfd = open(opts->proc ? opts->proc : "/proc",
-                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (procfd < 0) {
-        err = -errno;
-        goto fail;
-    }
-    err = read_mounts(s, procfd, dirfd);
-    if (err < 0)
-        goto fail;
-    if (s->n > 0) {
-        err = read_procs(s, procfd, opts->ignore_pid, opts->flags);
-        if (err < 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < s->n; i++)
-        if (s->ents[i].u.nusers > 1)
-            qsort(s->ents[i].users, s->ents[i].u.nusers,
-                  sizeof(*s->ents[i].users), cmp_user);
-    close(procfd);
+    if (err == 0)
+        err = scan_procs(s, dirfd, opts);
     close(dirfd);
+    if (err < 0)
+        goto fail;
     *out = s;
     return 0;
 
 fail:
-    if (procfd >= 0)
-        close(procfd);
-    if (dirfd >= 0)
-        close(dirfd);
     shmseg_scan_free(s);
     return err;
 }
@@ -746,10 +965,10 @@ void shmseg_scan_free(shmseg_scan *scan)
 {
     if (!scan)
         return;
-    for (size_t i = 0; i < scan->n; i++) {
-        free((char *)scan->ents[i].u.name);
-        free(scan->ents[i].users);
-    }
+    free_entries(scan);
+    for (size_t i = 0; i < scan->nhidden; i++)
+        free(scan->hidden[i].groups);
+    free(scan->hidden);
     free(scan->ents);
     free(scan->table);
     free(scan->devs);
@@ -814,26 +1033,176 @@ int shmseg_mappers(const shmseg_ns *ns, const char *name, pid_t ignore_pid,
     return n > INT_MAX ? INT_MAX : (int)n;
 }
 
+/* --- garbage collection ------------------------------------------------------ */
+
+/* Longest quarantine name: prefix, pid, '-', 8 hex digits. */
+#define QNAME_MAX (sizeof(SHMSEG_GC_PREFIX) + 24)
+
+/* Rename @name to a fresh quarantine name in @q, never replacing a file. */
+static int quarantine(int dirfd, const char *name, char q[QNAME_MAX])
+{
+    for (int tries = 0; tries < 64; tries++) {
+        uint32_t r;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            r = (uint32_t)ts.tv_nsec ^ (uint32_t)tries << 24;
+        }
+        snprintf(q, QNAME_MAX, SHMSEG_GC_PREFIX "%d-%08x", (int)getpid(),
+                 (unsigned)r);
+        if (renameat2(dirfd, name, dirfd, q, RENAME_NOREPLACE) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -errno;
+    }
+    return -EEXIST;
+}
+
+/* Put the quarantined @q back as @it->name; if that fails (the name was
+ * taken again meanwhile), it stays where it is and @it says so. */
+static void restore(int dirfd, const char *q, struct shmseg_gc_item *it)
+{
+    const char *name = it->name[0] == '/' ? it->name + 1 : it->name;
+    if (renameat2(dirfd, q, dirfd, name, RENAME_NOREPLACE) < 0)
+        it->stranded = strdup(q);
+}
+
+/* The errno for a file that exists but is not a segment. */
+static int not_segment(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return -EISDIR;
+    return S_ISLNK(mode) ? -ELOOP : -ENODEV;
+}
+
+/* Quarantine item @it into @q and list it in @s; on failure sets
+ * @it->result (and @q to "").  Returns 0 or -ENOMEM. */
+static int gc_take(shmseg_scan *s, int dirfd, struct shmseg_gc_item *it,
+                   char q[QNAME_MAX])
+{
+    struct stat st;
+    q[0] = '\0';
+    it->result = shmseg_name_check(it->name);
+    if (it->result < 0)
+        return 0;
+    const char *name = it->name[0] == '/' ? it->name + 1 : it->name;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        it->result = -errno;
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        it->result = not_segment(st.st_mode);
+        return 0;
+    }
+    it->result = quarantine(dirfd, name, q);
+    if (it->result < 0) {
+        q[0] = '\0';
+        return 0;
+    }
+    /* What was renamed is the file to judge: is it the one judged before? */
+    if (fstatat(dirfd, q, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        it->result = -errno;
+        q[0] = '\0';
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode) || (it->ino && (uint64_t)st.st_ino != it->ino)) {
+        it->result = -ESTALE;
+        restore(dirfd, q, it);
+        q[0] = '\0';
+        return 0;
+    }
+    int err = add_entry(s, q, &st);
+    if (err < 0) {
+        restore(dirfd, q, it);
+        q[0] = '\0';
+        return err;
+    }
+    s->ents[s->n - 1].alias = name;
+    return 0;
+}
+
+/* Unlink the quarantined @q of @it if the scan @s saw no use of it. */
+static void gc_decide(const shmseg_scan *s, int dirfd,
+                      struct shmseg_gc_item *it, const char *q, unsigned flags)
+{
+    const struct shmseg_usage *u = shmseg_scan_find(s, q);
+    it->users = u->nusers;
+    it->unknown = u->unknown;
+    if (s->stats.proc_restricted && it->unknown == 0)
+        it->unknown = 1; /* processes may be missing altogether */
+    if (it->users > 0 || (it->unknown > 0 && !(flags & SHMSEG_GC_FORCE))) {
+        it->result = -EBUSY;
+    } else if (unlinkat(dirfd, q, 0) < 0) {
+        it->result = -errno;
+    } else {
+        it->result = 0;
+        return;
+    }
+    restore(dirfd, q, it);
+}
+
+int shmseg_gc(const shmseg_ns *ns, struct shmseg_gc_item *items, size_t n,
+              const struct shmseg_scan_opts *opts, unsigned flags,
+              struct shmseg_scan_stats *stats)
+{
+    int err;
+
+    if ((n && !items) || (flags & ~(unsigned)SHMSEG_GC_FORCE) ||
+        check_opts(&opts) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        items[i].result = -EINVAL;
+        items[i].users = items[i].unknown = 0;
+        items[i].stranded = NULL;
+        if (!items[i].name)
+            return -EINVAL;
+    }
+    if (stats)
+        memset(stats, 0, sizeof(*stats));
+    char (*q)[QNAME_MAX] = calloc(n ? n : 1, sizeof(*q));
+    shmseg_scan *s = calloc(1, sizeof(*s));
+    int dirfd = open(shmseg_ns_path(ns), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!q || !s || dirfd < 0) {
+        err = dirfd < 0 && q && s ? -errno : -ENOMEM;
+        goto out;
+    }
+    err = 0;
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = gc_take(s, dirfd, &items[i], q[i]);
+    /* One scan decides for every file still in quarantine. */
+    if (err == 0 && s->n > 0)
+        err = scan_procs(s, dirfd, opts);
+    for (size_t i = 0; i < n; i++) {
+        if (!q[i][0])
+            continue;
+        if (err < 0) {
+            items[i].result = err;
+            restore(dirfd, q[i], &items[i]);
+        } else {
+            gc_decide(s, dirfd, &items[i], q[i], flags);
+        }
+    }
+    if (stats && err == 0)
+        *stats = s->stats;
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    shmseg_scan_free(s);
+    free(q);
+    return err;
+}
+
 int shmseg_unlink_unused(const shmseg_ns *ns, const char *name, uint64_t ino,
                          pid_t ignore_pid)
 {
     struct shmseg_scan_opts opts = {.ignore_pid = ignore_pid};
-    shmseg_scan *s;
+    struct shmseg_gc_item it = {.name = name, .ino = ino};
 
-    int err = shmseg_inspect(ns, name, &opts, &s);
-    if (err < 0)
-        return err;
-    const struct shmseg_usage *u = shmseg_scan_at(s, 0);
-    if (!u)
-        err = -ENOENT;
-    else if (ino && u->ino != ino)
-        err = -ESTALE;
-    else if (u->nusers > 0)
-        err = -EBUSY;
-    shmseg_scan_free(s);
-    if (err < 0)
-        return err;
-    return shmseg_unlink(ns, name);
+    if (!name)
+        return -EINVAL;
+    int err = shmseg_gc(ns, &it, 1, &opts, SHMSEG_GC_FORCE, NULL);
+    free(it.stranded);
+    return err < 0 ? err : it.result;
 }
 
 static int64_t ts_cmp(const struct timespec *a, const struct timespec *b)

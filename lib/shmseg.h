@@ -397,7 +397,17 @@ const char *shmseg_strerror(int err);
  *  - processes that exit while they are read (stats.vanished; what was read
  *    of them before still counts) and processes whose /proc entries cannot
  *    be read, typically other users' when not root (stats.unreadable; what
- *    could be read still counts);
+ *    could be read still counts).  Each segment counts, in its field
+ *    unknown, the unreadable processes that could open it by its owner,
+ *    group and mode bits, judged from their uids, gids and groups in
+ *    /proc/PID/status; a process whose status cannot be read counts for
+ *    every segment.  Not counted: the caller's ancestors (its parent, and
+ *    so on up: they started it; they are unreadable only when more
+ *    privileged than the caller), and access by privilege alone (a root
+ *    process can open any segment, but is only counted where the bits let
+ *    uid 0 in);
+ *  - processes hidden by procfs's hidepid= or subset=pid mount options
+ *    (stats.proc_restricted says the procfs has them);
  *  - processes outside the pid namespace of the given procfs;
  *  - descriptors in flight in a unix socket (SCM_RIGHTS), and the mappings
  *    of a process whose main thread has exited while others run (the
@@ -439,6 +449,9 @@ struct shmseg_usage {
     size_t list_len;    /* elements, when kind is SHMSEG_KIND_LIST */
     size_t nusers;      /* 0: an orphan (nobody maps it or holds it open) */
     const struct shmseg_user *users; /* nusers entries, by ascending pid */
+    size_t unknown;     /* processes that could not be read and could open
+                           it (see above): 0 means no process the scan could
+                           not see is known to be able to use it */
 };
 
 /* What a scan had to leave out (see above). */
@@ -447,6 +460,9 @@ struct shmseg_scan_stats {
     unsigned vanished;   /* of those, exited while being read */
     unsigned unreadable; /* of those, partly or wholly unreadable */
     unsigned ignored;    /* 1 if opts->ignore_pid was seen, else 0 */
+    unsigned proc_restricted; /* 1 if the procfs is mounted with hidepid=
+                                 (not 0) or subset=pid: processes may be
+                                 missing from the scan altogether */
 };
 
 /* Flags for struct shmseg_scan_opts. */
@@ -505,14 +521,64 @@ int shmseg_mappers(const shmseg_ns *ns, const char *name, pid_t ignore_pid,
                    pid_t *pids, size_t cap);
 
 /*
- * Unlink the segment @name only if, on a fresh scan right now, no process
- * (but @ignore_pid) maps it or holds it open, and, if @ino is not 0, it is
- * still the file with inode @ino.  A process that attaches between that
- * scan and the unlink keeps its mapping (as after any shm_unlink()).
- * Processes the scan could not read (see shmseg_scan_stats()) are not
- * known to use it: scan first to know how complete the view is.
- * Errors: -EBUSY (in use), -ESTALE (the name now names another file), and
- * those of shmseg_inspect() and shmseg_unlink().
+ * Garbage collection: unlink segments that nobody uses, never one that is
+ * in use when the decision is made, and never a file other than the one
+ * judged, even if its name is replaced meanwhile.
+ *
+ * For each item, shmseg_gc() renames the segment to a quarantine name in
+ * the same directory, SHMSEG_GC_PREFIX "<pid>-<8 hex digits>" (with
+ * renameat2(RENAME_NOREPLACE): it never replaces a file; names starting
+ * with '.' are still segments to shmseg_foreach(), so a quarantined file is
+ * visible while gc runs), and checks that the renamed file is a regular
+ * file with inode @ino (unless 0).  Then one scan of /proc decides for all
+ * of them: a file nobody maps or holds open, and that no unreadable process
+ * could open (shmseg_usage.unknown; with SHMSEG_GC_FORCE those are not
+ * waited for) is unlinked; any other is renamed back to its name.  If the
+ * name was taken again meanwhile, the file is left under its quarantine
+ * name and the item says so (stranded).  While a file is in quarantine its
+ * name is missing: a process that opens it by name then fails as if it had
+ * been removed.  A process that attaches after the scan keeps its mapping
+ * (as after any shm_unlink()).  A gc that is killed meanwhile leaves files
+ * under quarantine names; they are ordinary segments for the next one.
+ */
+#define SHMSEG_GC_PREFIX ".shmfs-gc-"
+#define SHMSEG_GC_FORCE 0x1 /* unreadable processes do not keep a segment */
+
+struct shmseg_gc_item {
+    const char *name; /* in: the segment (leading '/' allowed) */
+    uint64_t ino;     /* in: its inode when it was judged; 0: any file */
+    int result;       /* out: 0 unlinked; -EBUSY in use (users > 0) or
+                         maybe in use (unknown > 0); -ESTALE another file
+                         has the name; -ENOENT gone; -EINVAL, -EISDIR,
+                         -ELOOP, -ENODEV (not a segment); or the error of
+                         rename/unlink (-EACCES, -EPERM, ...) */
+    size_t users;     /* out: processes seen using it */
+    size_t unknown;   /* out: unreadable processes that could use it (at
+                         least 1 if the procfs hides processes) */
+    char *stranded;   /* out: if not NULL (free() it), the quarantine name
+                         the file was left under: its name was taken */
+};
+
+/*
+ * Collect the @n segments @items (see above), the scan done with @opts
+ * (NULL: defaults; SHMSEG_SCAN_NO_FDS would leave open descriptors
+ * unseen), @flags 0 or SHMSEG_GC_FORCE.  If @stats
+ * is not NULL it receives the deciding scan's counts.  Returns 0 once
+ * every item has its result, or an error for the whole call (then every
+ * file is back under its name, or stranded): -EINVAL (@items NULL with
+ * @n > 0, an item's name NULL, unknown flags), -ENOMEM, the errors of
+ * open(2) on the namespace directory or the procfs root.
+ */
+int shmseg_gc(const shmseg_ns *ns, struct shmseg_gc_item *items, size_t n,
+              const struct shmseg_scan_opts *opts, unsigned flags,
+              struct shmseg_scan_stats *stats);
+
+/*
+ * shmseg_gc() of the one segment @name (inode @ino unless 0), @ignore_pid
+ * left out of the scan, with SHMSEG_GC_FORCE: processes the scan could not
+ * read are not known to use it (scan first to know how complete the view
+ * is).  Errors: the item results of shmseg_gc() and its errors.  A file
+ * in use whose name was taken again stays under its quarantine name.
  */
 int shmseg_unlink_unused(const shmseg_ns *ns, const char *name, uint64_t ino,
                          pid_t ignore_pid);

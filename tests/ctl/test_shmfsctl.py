@@ -22,22 +22,41 @@ import traceback
 
 CTL = None
 PREFIX = "shmfs_test_%d_" % os.getpid()
+NOBODY = 65534
+GC_UID = 1234  # a third user, neither root nor nobody
 CHILDREN = []
 
 CHILD = r"""
-import mmap, os, sys
+import ctypes, mmap, os, sys
 path, how = sys.argv[1], sys.argv[2]
 fd = os.open(path, os.O_RDWR)
 m = None
+unmap = None
 if how == "map":
     m = mmap.mmap(fd, os.fstat(fd).st_size)
     os.close(fd)   # mmap keeps its own descriptor
     fd = -1
+elif how == "maponly":
+    # A mapping and no descriptor at all: Python's mmap keeps a dup.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    size = os.fstat(fd).st_size
+    addr = libc.mmap(None, size, mmap.PROT_READ | mmap.PROT_WRITE,
+                     mmap.MAP_SHARED, fd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+    os.close(fd)
+    fd = -1
+    unmap = lambda: libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
 print("ready", flush=True)
 for line in sys.stdin:
     if m is not None:
         m.close()
         m = None
+    if unmap is not None:
+        unmap()
+        unmap = None
     if fd >= 0:
         os.close(fd)
         fd = -1
@@ -45,11 +64,22 @@ for line in sys.stdin:
 """
 
 
-class Child:
-    """A python3 process that maps ("map") or only opens ("open") a file."""
+def as_user(uid, gid=None):
+    """The command prefix that runs a command as @uid (root only)."""
+    gid = uid if gid is None else gid
+    return ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+            "--clear-groups"]
 
-    def __init__(self, path, how):
-        self.p = subprocess.Popen([sys.executable, "-c", CHILD, path, how],
+
+class Child:
+    """A python3 process that maps ("map": mmap keeps a descriptor;
+    "maponly": none is left) or only opens ("open") a file; @user: a uid to
+    run as (root only)."""
+
+    def __init__(self, path, how, user=None):
+        pre = as_user(user) if user is not None else []
+        self.p = subprocess.Popen(pre + [sys.executable, "-c", CHILD, path,
+                                         how],
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         CHILDREN.append(self.p)
@@ -66,10 +96,12 @@ class Child:
         self.p.wait(timeout=10)
 
 
-def ctl(*args, rc=0, stdin=None):
-    """Run shmfsctl; check its exit status; return (stdout, stderr)."""
-    r = subprocess.run([CTL] + list(args), capture_output=True, input=stdin,
-                       timeout=30)
+def ctl(*args, rc=0, stdin=None, user=None):
+    """Run shmfsctl (as uid @user if given); check its exit status; return
+    (stdout, stderr)."""
+    pre = as_user(user) if user is not None else []
+    r = subprocess.run(pre + [CTL] + list(args), capture_output=True,
+                       input=stdin, timeout=30)
     out, err = r.stdout.decode("utf-8", "surrogateescape"), \
         r.stderr.decode("utf-8", "surrogateescape")
     if rc is not None and r.returncode != rc:
@@ -128,7 +160,8 @@ def test_usage_errors(d):
     _, err = ctl("list", rc=2)
     _, err = ctl("list", "frob", rc=2)
     assert 'unknown subcommand "frob"' in err
-    for bad in ("5x", "", "h", "1h30", "-5", "99999999999999999999d"):
+    for bad in ("5x", "", "h", "1h30", "-5", "99999999999999999999d",
+                "106751991167301d", "0h30", "1d1d", "5m1h", "1s1m", "1x"):
         _, err = ctl("gc", "--older-than", bad, "--dir", d, rc=2)
         assert "invalid duration" in err, err
         ctl("orphans", "--older-than=" + bad, "--dir", d, rc=2)
@@ -139,9 +172,19 @@ def test_usage_errors(d):
     # A missing directory is not a usage error.
     _, err = ctl("ls", "--dir", d + "/nonexistent", rc=1)
     assert "cannot open directory" in err and "no such file" in err, err
+    # The largest duration that fits is fine.
+    ctl("gc", "--older-than", "106751991167300d", "--dry-run", "--dir", d)
+    ctl("orphans", "--older-than", "1d2h3m4s", "--dir", d)
     # --dir before the command works as well as after it.
     ctl("--dir", d, "ls")
     ctl("--dir=" + d, "ls")
+    _, err = ctl("--dir", rc=2)
+    assert "option '--dir' needs an argument" in err, err
+    _, err = ctl("list", "--dir", rc=2)
+    assert "needs an argument" in err, err
+    # Names are shown whole in messages, however long.
+    _, err = ctl("who", "x" * 300, "--dir", d, rc=1)
+    assert '"' + "x" * 300 + '"' in err, err
 
 
 # --- who ---------------------------------------------------------------------
@@ -252,18 +295,81 @@ def test_orphans_and_gc(d):
 
 
 def test_gc_refused(d):
-    """A segment gc may not remove is reported, exit status 1."""
-    if os.geteuid() == 0:
-        return  # root may unlink anything
+    """A segment gc may not remove is reported, exit status 1.  Root may
+    unlink anything, so as root the command runs as nobody."""
+    user = NOBODY if os.geteuid() == 0 else None
+    os.chmod(d, 0o711)
     sub = os.path.join(d, "ro")
     os.mkdir(sub)
     make(sub, "x", 10)
+    os.chmod(os.path.join(sub, "x"), 0o600)
+    if user is not None:
+        os.chown(sub, user, user)
+        os.chown(os.path.join(sub, "x"), user, user)
     os.chmod(sub, 0o500)
     try:
-        _, err = ctl("gc", "--dir", sub, rc=1)
+        _, err = ctl("gc", "--dir", sub, rc=1, user=user)
         assert 'cannot remove segment "x": permission denied' in err, err
+        assert os.path.exists(os.path.join(sub, "x"))
     finally:
         os.chmod(sub, 0o700)
+
+
+def test_gc_uninspectable(d):
+    """gc (uid 1234) keeps a segment that a process it cannot inspect
+    (nobody's) maps and could open, and exits 1; --force removes it."""
+    if os.geteuid() != 0:
+        print("     (skipped: needs root to run processes as other users)")
+        return
+    os.chmod(d, 0o755)
+    pub = os.path.join(d, "pub")
+    os.mkdir(pub)
+    os.chmod(pub, 0o1777)
+
+    def shared(name):
+        path = make(pub, name, 8192)
+        os.chown(path, GC_UID, NOBODY)  # nobody may open it: group rw
+        os.chmod(path, 0o660)
+        return path
+
+    seg = shared("seg")
+    c = Child(seg, "maponly", user=NOBODY)
+    try:
+        out, err = ctl("gc", "--dir", pub, rc=1, user=GC_UID)
+        assert 'kept "seg": 1 process that could not be inspected could use ' \
+            'it' in out, out
+        assert "gc refused 1 segment" in err and "--force" in err, err
+        assert os.path.exists(seg)
+        out, _ = ctl("gc", "--dry-run", "--dir", pub, rc=1, user=GC_UID)
+        assert 'would keep "seg"' in out, out
+        # Root sees the mapping: kept, and no refusal.
+        out, _ = ctl("gc", "--dir", pub)
+        assert "removed 0 segments" in out, out
+        out, _ = ctl("gc", "--force", "--dir", pub, user=GC_UID)
+        assert 'removed "seg"' in out, out
+        assert not os.path.exists(seg)
+    finally:
+        c.stop()
+    # Once nobody's process is gone, nothing keeps a new one.
+    seg = shared("seg2")
+    out, _ = ctl("gc", "--dir", pub, user=GC_UID)
+    assert 'removed "seg2"' in out, out
+
+
+def test_maps_only(d):
+    """A process that maps a segment and holds no descriptor at all."""
+    path = make(d, "m", 8192)
+    c = Child(path, "maponly")
+    try:
+        u = who_pids(d, "m")[c.pid]
+        assert u["maps"] == 1 and u["fds"] == 0 and u["mapped"] == 8192, u
+        out, _ = ctl("gc", "--dir", d)
+        assert "removed 0 segments" in out, out
+        assert os.path.exists(path)
+        c.release()
+        assert c.pid not in who_pids(d, "m")
+    finally:
+        c.stop()
 
 
 # --- ls and JSON -----------------------------------------------------------------
@@ -281,8 +387,9 @@ def test_ls_json_escapes(d):
     assert got == sorted(raw), got
     for s in doc["segments"]:
         assert s["kind"] == "segment" and s["size"] == 100
-        assert s["mode"] == "%04o" % (os.stat(d).st_mode & 0) or \
-            re.fullmatch(r"0[0-7]{3}", s["mode"])
+        path = os.path.join(os.fsencode(d),
+                            s["name"].encode("utf-8", "surrogateescape"))
+        assert s["mode"] == "%04o" % (os.stat(path).st_mode & 0o7777), s
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["modified"])
         assert s["processes"] == 0
     assert doc["processes"]["scanned"] > 0
@@ -405,11 +512,11 @@ def test_metrics(d):
             continue
         raise AssertionError("parser accepted %r" % bad)
     # A directory label that needs escaping.
-    odd = os.path.join(d, 'q"\\')
+    odd = os.path.join(d, 'q"\\\nx')
     os.mkdir(odd)
     samples, _ = parse_prometheus(ctl("metrics", "--dir", odd)[0])
     assert samples[("shmfs_segments",
-                    frozenset({"dir": d + '/q\\"\\\\', "kind": "list"}
+                    frozenset({"dir": d + '/q\\"\\\\\\nx', "kind": "list"}
                               .items()))] == 0
 
 
@@ -466,6 +573,18 @@ def test_list_new_show_get_set(d):
     ctl("list", "get", "l", "--dir", d, rc=2)
     _, err = ctl("list", "new", "--name", "l", "1", "--dir", d, rc=1)
     assert 'cannot create list "l": file exists' in err, err
+    _, err = ctl("list", "new", "--name", "a/b", "1", "--dir", d, rc=1)
+    assert 'cannot create list "a/b": invalid argument' in err, err
+    # TEXT is a value even when it looks like an option.
+    ctl("list", "new", "--name", "t", "--str", "xxxxxx", "--dir", d)
+    for text in ("-h", "--x", "-"):
+        ctl("list", "set", "t", "0", text, "--dir", d)
+        assert ctl("list", "get", "t", "0", "--dir", d)[0] == text + "\n"
+    # Options before the list subcommand, as before any command.
+    out, _ = ctl("list", "--dir", d, "show", "t")
+    assert out.splitlines()[1].split() == ["0", "str", "-"], out
+    ctl("list", "--dir=" + d, "get", "t", "0")
+    ctl("list", "--frob", "show", "t", rc=2)
 
 
 def test_list_new_forced_types(d):
@@ -485,6 +604,15 @@ def test_list_new_forced_types(d):
     _, err = ctl("list", "new", "--name", "bad", b"\xff".decode(
         "utf-8", "surrogateescape"), "--dir", d, rc=1)
     assert "not valid UTF-8" in err
+    _, err = ctl("list", "new", "--name", "bad", "1e999", "--dir", d, rc=1)
+    assert 'cannot use value 0, "1e999": out of range for float' in err, err
+    _, err = ctl("list", "new", "--name", "bad", "1", "99999999999999999999",
+                 "--dir", d, rc=1)
+    assert "value 1, \"99999999999999999999\": out of range for int" in err, \
+        err
+    # One trailing newline of a VALUE is dropped, as in element files.
+    ctl("list", "new", "--name", "nl", "a\n", "--dir", d)
+    assert ctl("list", "get", "nl", "0", "--dir", d)[0] == "a\n"
 
 
 def test_list_python_interop(d):

@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <sys/inotify.h>
+#include <pthread.h>
 
 
 static void make_seg(struct fixture *f, const char *name, size_t size)
@@ -507,8 +510,9 @@ static void test_fake_proc(void **state)
              "7f0000000000-7f0000001000 rw-s 00000000 00:3e7 %lu /mnt/shm x/a\n"
              "7f0000001000-7f0000002000 rw-s 00000000 00:3e7 %lu /mnt/shm x/zz\n"
              "7f0000002000-7f0000003000 rw-s 00000000 00:3e6 %lu /mnt/other/a\n"
-             "7f0000003000-7f0000004000 rw-s 00000000 00:3e5 %lu /mnt/sshfs/a\n",
-             ino_a, ino_a, ino_a, ino_a);
+             "7f0000003000-7f0000004000 rw-s 00000000 00:3e5 %lu /mnt/sshfs/a\n"
+             "7f0000004000-7f0000005000 rw-s 00000000 00:3e7 %lu /mnt/shm x/a (deleted)\n",
+             ino_a, ino_a, ino_a, ino_a, ino_a);
     put_file(in_dir(f, "proc/103/maps"), line);
 
     fake_dir(f, "proc/104");
@@ -548,12 +552,15 @@ static void test_fake_proc(void **state)
     assert_int_equal(u->mapped, 4096);
     assert_string_equal(u->comm, "");
 
-    /* "b": the deleted mapping does not count, the over-long line is
-     * skipped, the line after it counts. */
+    /* "b": a mapping through a path since deleted counts (the file is
+     * still "b": on a real device the inode is what matters); the
+     * over-long line is skipped, the line after it counts. */
     const struct shmseg_usage *b = shmseg_scan_find(s, "b");
-    assert_int_equal(b->nusers, 1);
-    assert_int_equal(b->users[0].pid, 104);
-    assert_int_equal(b->users[0].mapped, 8192);
+    assert_int_equal(b->nusers, 2);
+    assert_int_equal(b->users[0].pid, 100);
+    assert_int_equal(b->users[0].mapped, 4096);
+    assert_int_equal(b->users[1].pid, 104);
+    assert_int_equal(b->users[1].mapped, 8192);
     /* A newline in a name is "\012" in maps. */
     const struct shmseg_usage *c = shmseg_scan_find(s, "c\nd");
     assert_int_equal(c->nusers, 1);
@@ -567,6 +574,533 @@ static void test_fake_proc(void **state)
     assert_int_equal(shmseg_scan_stats(s)->procs, 4);
     assert_int_equal(shmseg_scan_at(s, 0)->nusers, 1);
     assert_int_equal(shmseg_scan_at(s, 0)->users[0].pid, 103);
+    shmseg_scan_free(s);
+    shmseg_ns_close(ns);
+}
+
+
+/* --- fake /proc: one process at a time ------------------------------------- */
+
+/* A fake procfs in the fixture ("proc", with an empty self/mountinfo unless
+ * @fifo_mountinfo: then a FIFO, which a scan opens right after it listed the
+ * segments and before it reads any process: open it for writing to wait
+ * for that moment, close it to let the scan go on) and a namespace "ns". */
+static char proc_root[PATH_MAX]; /* the fake procfs of fake_setup() */
+
+static shmseg_ns *fake_setup(struct fixture *f, bool fifo_mountinfo)
+{
+    shmseg_ns *ns = NULL;
+    snprintf(proc_root, sizeof(proc_root), "%s", in_dir(f, "proc"));
+    fake_dir(f, "ns");
+    fake_dir(f, "proc");
+    fake_dir(f, "proc/self");
+    if (fifo_mountinfo)
+        assert_int_equal(mkfifo(in_dir(f, "proc/self/mountinfo"), 0600), 0);
+    else
+        put_file(in_dir(f, "proc/self/mountinfo"), "");
+    assert_int_equal(shmseg_ns_open(in_dir(f, "ns"), &ns), 0);
+    return ns;
+}
+
+/* Wait (up to @ms milliseconds) until a scan opens the FIFO @path for
+ * reading; returns the writing end, -1 on timeout. */
+static int fifo_writer_ms(const char *path, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 || errno != ENXIO)
+            return fd;
+        usleep(1000);
+    }
+    return -1;
+}
+
+static int fifo_writer(const char *path)
+{
+    return fifo_writer_ms(path, 10000);
+}
+
+/* Add process @pid to the fake /proc with an empty fd directory and
+ * @maps (NULL: none, so the process looks gone). */
+static void fake_proc(struct fixture *f, int pid, const char *maps)
+{
+    char rel[64];
+    snprintf(rel, sizeof(rel), "proc/%d", pid);
+    fake_dir(f, rel);
+    snprintf(rel, sizeof(rel), "proc/%d/fd", pid);
+    fake_dir(f, rel);
+    if (maps) {
+        snprintf(rel, sizeof(rel), "proc/%d/maps", pid);
+        put_file(in_dir(f, rel), maps);
+    }
+}
+
+/* A maps line for a mapping of @pages pages of the file @path. */
+static char *maps_line(const char *path, const char *shown, int pages)
+{
+    struct stat st;
+    char *line = NULL;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(asprintf(&line,
+                         "7f0000000000-%012llx rw-s 00000000 %02x:%02x %lu %s\n",
+                         0x7f0000000000ULL + 4096ULL * (unsigned)pages,
+                         major(st.st_dev), minor(st.st_dev),
+                         (unsigned long)st.st_ino, shown) > 0);
+    return line;
+}
+
+static uint64_t ino_of(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    return (uint64_t)st.st_ino;
+}
+
+/* A descriptor that closes between readdir and statx (a dangling fd
+ * link) says nothing about the process: it is still read, its maps count. */
+static void test_fd_closed_during_scan(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, false);
+    shmseg_scan *s;
+
+    shmseg *seg;
+    assert_int_equal(shmseg_create(ns, "a", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    char *maps = maps_line(in_dir(f, "ns/a"), "/x/a", 1);
+    fake_proc(f, 200, maps);
+    free(maps);
+    assert_int_equal(symlink("/nonexistent/closed", in_dir(f, "proc/200/fd/3")),
+                     0);
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    assert_int_equal(shmseg_inspect(ns, "a", &o, &s), 0);
+    assert_int_equal(shmseg_scan_stats(s)->procs, 1);
+    assert_int_equal(shmseg_scan_stats(s)->vanished, 0);
+    assert_int_equal(shmseg_scan_stats(s)->unreadable, 0);
+    assert_int_equal(shmseg_scan_at(s, 0)->nusers, 1);
+    assert_int_equal(shmseg_scan_at(s, 0)->users[0].maps, 1);
+    shmseg_scan_free(s);
+    shmseg_ns_close(ns);
+}
+
+/* A mapping made through a hard link that was removed since shows in maps
+ * as "NAME2 (deleted)"; the file is still the segment under its other
+ * name. */
+static void test_deleted_hard_link(void **state)
+{
+    struct fixture *f = F(state);
+    struct child c = {0};
+    shmseg_scan *s;
+    char other[PATH_MAX];
+
+    make_seg(f, "a", 8192);
+    snprintf(other, sizeof(other), "%s", in_dir(f, "a2"));
+    assert_int_equal(link(in_dir(f, "a"), other), 0);
+    assert_int_equal(child_start(&c, other, CHILD_MAP_CLOSED), 0);
+    assert_int_equal(unlink(other), 0);
+    assert_int_equal(shmseg_inspect(f->ns, "a", NULL, &s), 0);
+    const struct shmseg_user *u = user_of(shmseg_scan_at(s, 0), c.pid);
+    assert_non_null(u);
+    assert_int_equal(u->maps, 1);
+    shmseg_scan_free(s);
+    assert_int_equal(shmseg_unlink_unused(f->ns, "a", 0, 0), -EBUSY);
+    child_stop(&c);
+}
+
+struct bg_gc {
+    pthread_t thread;
+    shmseg_ns *ns;
+    struct shmseg_scan_opts opts;
+    struct shmseg_gc_item item;
+    int err;
+};
+
+static void *bg_gc_main(void *arg)
+{
+    struct bg_gc *b = arg;
+    b->err = shmseg_gc(b->ns, &b->item, 1, &b->opts, 0, NULL);
+    return NULL;
+}
+
+/* Number of entries of the directory @path (but . and ..). */
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/*
+ * gc of "a" while, during its scan, the name "a" is given to a new segment
+ * (made after the one gc judged was renamed away, or after it was unlinked
+ * if gc still has it under its name).  @old_used: a process maps the file
+ * gc judged.  The new segment must survive whatever happens to the old.
+ */
+static void replaced_during_gc(struct fixture *f, bool old_used)
+{
+    shmseg_ns *ns = fake_setup(f, true);
+    struct bg_gc b = {.ns = ns};
+    shmseg *seg;
+
+    assert_int_equal(shmseg_create(ns, "a", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    uint64_t old_ino = ino_of(in_dir(f, "ns/a"));
+    char *maps = old_used ? maps_line(in_dir(f, "ns/a"), "/x/a", 1) : NULL;
+    fake_proc(f, 100, maps ? maps : "");
+    free(maps);
+    b.opts.proc = proc_root;
+    b.item.name = "a";
+    b.item.ino = old_ino;
+    assert_int_equal(pthread_create(&b.thread, NULL, bg_gc_main, &b), 0);
+    int w = fifo_writer(in_dir(f, "proc/self/mountinfo"));
+    /* The scan is under way: give the name to a new segment. */
+    unlink(in_dir(f, "ns/a"));
+    int err = shmseg_create(ns, "a", 4096, 0600, &seg);
+    if (err == 0)
+        shmseg_close(seg);
+    uint64_t new_ino = ino_of(in_dir(f, "ns/a"));
+    if (w >= 0)
+        close(w);
+    assert_int_equal(pthread_join(b.thread, NULL), 0);
+    assert_true(w >= 0);
+    assert_int_equal(err, 0);
+    assert_int_equal(b.err, 0);
+    assert_int_equal(ino_of(in_dir(f, "ns/a")), new_ino);
+    if (old_used) {
+        /* Kept, and left under its quarantine name: "a" is taken. */
+        assert_int_equal(b.item.result, -EBUSY);
+        assert_int_equal(b.item.users, 1);
+        assert_non_null(b.item.stranded);
+        assert_memory_equal(b.item.stranded, SHMSEG_GC_PREFIX,
+                            strlen(SHMSEG_GC_PREFIX));
+        char path[64];
+        snprintf(path, sizeof(path), "ns/%.40s", b.item.stranded);
+        assert_int_equal(ino_of(in_dir(f, path)), old_ino);
+        assert_int_equal(dir_entries(in_dir(f, "ns")), 2);
+        free(b.item.stranded);
+    } else {
+        assert_int_equal(b.item.result, 0);
+        assert_null(b.item.stranded);
+        assert_int_equal(dir_entries(in_dir(f, "ns")), 1);
+    }
+    shmseg_ns_close(ns);
+}
+
+static void test_replaced_during_gc(void **state)
+{
+    replaced_during_gc(F(state), false);
+}
+
+static void test_replaced_during_gc_used(void **state)
+{
+    replaced_during_gc(F(state), true);
+}
+
+/* gc of several segments at once: one scan; unused ones go, used ones come
+ * back under their names, and so does a file that is not the one judged. */
+static void test_gc_batch(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, false);
+    shmseg *seg;
+    const char *names[] = {"a", "b", "c", "d", "e"};
+
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(shmseg_create(ns, names[i], 4096, 0600, &seg), 0);
+        shmseg_close(seg);
+    }
+    char *maps = maps_line(in_dir(f, "ns/b"), "/x/b", 1);
+    fake_proc(f, 100, maps);
+    free(maps);
+    assert_int_equal(mkdir(in_dir(f, "ns/dir"), 0700), 0);
+    struct shmseg_gc_item it[] = {
+        {.name = "a", .ino = ino_of(in_dir(f, "ns/a"))},
+        {.name = "/b"},
+        {.name = "c", .ino = ino_of(in_dir(f, "ns/c")) + 1000},
+        {.name = "missing"},
+        {.name = "dir"},
+        {.name = "a/b"},
+        {.name = "e"},
+    };
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    struct shmseg_scan_stats st;
+    assert_int_equal(shmseg_gc(ns, it, 7, &o, 0, &st), 0);
+    assert_int_equal(st.procs, 1);
+    assert_int_equal(it[0].result, 0);
+    assert_int_equal(it[1].result, -EBUSY);
+    assert_int_equal(it[1].users, 1);
+    assert_int_equal(it[2].result, -ESTALE);
+    assert_int_equal(it[3].result, -ENOENT);
+    assert_int_equal(it[4].result, -EISDIR);
+    assert_int_equal(it[5].result, -EINVAL);
+    assert_int_equal(it[6].result, 0);
+    for (int i = 0; i < 7; i++)
+        assert_null(it[i].stranded);
+    assert_int_equal(access(in_dir(f, "ns/a"), F_OK), -1);
+    assert_int_equal(access(in_dir(f, "ns/b"), F_OK), 0);
+    assert_int_equal(access(in_dir(f, "ns/c"), F_OK), 0);
+    assert_int_equal(access(in_dir(f, "ns/d"), F_OK), 0);
+    assert_int_equal(access(in_dir(f, "ns/e"), F_OK), -1);
+    assert_int_equal(dir_entries(in_dir(f, "ns")), 4); /* b c d dir */
+
+    assert_int_equal(shmseg_gc(ns, NULL, 0, &o, 0, NULL), 0);
+    assert_int_equal(shmseg_gc(ns, NULL, 1, &o, 0, NULL), -EINVAL);
+    assert_int_equal(shmseg_gc(ns, it, 1, &o, 0x10, NULL), -EINVAL);
+    struct shmseg_gc_item none = {0};
+    assert_int_equal(shmseg_gc(ns, &none, 1, &o, 0, NULL), -EINVAL);
+    shmseg_ns_close(ns);
+}
+
+/* However many segments it collects, gc reads /proc once: it opens the
+ * fake mountinfo once (inotify counts the opens; watching closes too keeps
+ * it from merging repeated opens into one event). */
+static void test_gc_one_scan(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, false);
+    struct shmseg_gc_item it[3] = {{.name = "a"}, {.name = "b"}, {.name = "c"}};
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    shmseg *seg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(shmseg_create(ns, it[i].name, 10, 0600, &seg), 0);
+        shmseg_close(seg);
+    }
+    fake_proc(f, 100, "");
+    int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    assert_true(in >= 0);
+    assert_true(inotify_add_watch(in, in_dir(f, "proc/self/mountinfo"),
+                                  IN_OPEN | IN_CLOSE_NOWRITE) >= 0);
+    assert_int_equal(shmseg_gc(ns, it, 3, &o, 0, NULL), 0);
+    int opens = 0;
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + n;
+             p += sizeof(struct inotify_event) + ((struct inotify_event *)p)->len)
+            opens += (((struct inotify_event *)p)->mask & IN_OPEN) != 0;
+    close(in);
+    assert_int_equal(opens, 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(it[i].result, 0);
+    assert_int_equal(dir_entries(in_dir(f, "ns")), 0);
+    shmseg_ns_close(ns);
+}
+
+/*
+ * Processes that cannot be read: counted, for each segment, when their
+ * credentials could open it; gc then keeps the segment unless forced.
+ *   300  unreadable (maps is a directory), uid/gid 54321, no groups
+ *   301  unreadable, status unreadable: could be anyone
+ *   302  unreadable, but an ancestor of this process (fake stat files)
+ */
+static void test_unreadable_could_use(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, false);
+    shmseg_scan *s;
+    shmseg *seg;
+    char rel[64];
+
+    assert_int_equal(shmseg_create(ns, "private", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    assert_int_equal(shmseg_create(ns, "group", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    assert_int_equal(chown(in_dir(f, "ns/group"), (uid_t)-1, 54321), 0);
+    assert_int_equal(chmod(in_dir(f, "ns/group"), 0660), 0);
+    assert_int_equal(shmseg_create(ns, "shared", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    assert_int_equal(chmod(in_dir(f, "ns/shared"), 0604), 0);
+
+    fake_proc(f, 300, NULL);
+    fake_dir(f, "proc/300/maps");
+    put_file(in_dir(f, "proc/300/status"),
+             "Name:\tother\nUid:\t54321\t54321\t54321\t54321\n"
+             "Gid:\t54321\t54321\t54321\t54321\nGroups:\t\n");
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    assert_int_equal(shmseg_inspect(ns, NULL, &o, &s), 0);
+    assert_int_equal(shmseg_scan_stats(s)->unreadable, 1);
+    assert_int_equal(shmseg_scan_stats(s)->proc_restricted, 0);
+    if (getuid() != 54321) {
+        assert_int_equal(shmseg_scan_find(s, "private")->unknown, 0);
+        assert_int_equal(shmseg_scan_find(s, "group")->unknown, 1);
+        assert_int_equal(shmseg_scan_find(s, "shared")->unknown, 1);
+    }
+    shmseg_scan_free(s);
+
+    /* gc keeps what an unreadable process could use, unless forced. */
+    struct shmseg_gc_item it[] = {{.name = "private"}, {.name = "group"}};
+    assert_int_equal(shmseg_gc(ns, it, 2, &o, 0, NULL), 0);
+    assert_int_equal(it[0].result, 0);
+    assert_int_equal(it[1].result, -EBUSY);
+    assert_int_equal(it[1].users, 0);
+    assert_int_equal(it[1].unknown, 1);
+    assert_int_equal(access(in_dir(f, "ns/group"), F_OK), 0);
+    assert_int_equal(shmseg_gc(ns, &it[1], 1, &o, SHMSEG_GC_FORCE, NULL), 0);
+    assert_int_equal(it[1].result, 0);
+    assert_int_equal(access(in_dir(f, "ns/group"), F_OK), -1);
+
+    /* Status unreadable too: it could be anyone. */
+    fake_proc(f, 301, NULL);
+    fake_dir(f, "proc/301/maps");
+    assert_int_equal(shmseg_create(ns, "private", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    assert_int_equal(shmseg_inspect(ns, "private", &o, &s), 0);
+    assert_int_equal(shmseg_scan_at(s, 0)->unknown, 1);
+    shmseg_scan_free(s);
+
+    /* ... unless it is an ancestor of ours: our fake stat names it. */
+    snprintf(rel, sizeof(rel), "proc/%d", (int)getpid());
+    fake_dir(f, rel);
+    snprintf(rel, sizeof(rel), "proc/%d/fd", (int)getpid());
+    fake_dir(f, rel);
+    snprintf(rel, sizeof(rel), "proc/%d/maps", (int)getpid());
+    put_file(in_dir(f, rel), "");
+    snprintf(rel, sizeof(rel), "proc/%d/stat", (int)getpid());
+    put_file(in_dir(f, rel), "1 (a) b) S 301 1 1 0\n");
+    put_file(in_dir(f, "proc/301/stat"), "301 (init) S 0 0 0 0\n");
+    assert_int_equal(shmseg_inspect(ns, "private", &o, &s), 0);
+    assert_int_equal(shmseg_scan_stats(s)->unreadable, 2);
+    assert_int_equal(shmseg_scan_at(s, 0)->unknown, 0);
+    shmseg_scan_free(s);
+    shmseg_ns_close(ns);
+}
+
+/* A procfs mounted with hidepid= or subset=pid may hide processes: the
+ * scan says so, and gc keeps everything unless forced. */
+static void test_proc_restricted(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, false);
+    shmseg_scan *s;
+    shmseg *seg;
+    struct stat st;
+    char *text = NULL;
+    static const char *const opts[] = {"rw,hidepid=2", "rw,hidepid=invisible",
+                                       "rw,subset=pid", "rw,hidepid=0",
+                                       "rw,hidepid=off", "rw"};
+
+    assert_int_equal(shmseg_create(ns, "a", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    fake_proc(f, 100, "");
+    assert_int_equal(stat(in_dir(f, "proc"), &st), 0);
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    for (int i = 0; i < 6; i++) {
+        assert_true(asprintf(&text, "22 1 %u:%u / /proc rw - proc proc %s\n",
+                             major(st.st_dev), minor(st.st_dev), opts[i]) > 0);
+        put_file(in_dir(f, "proc/self/mountinfo"), text);
+        free(text);
+        assert_int_equal(shmseg_inspect(ns, NULL, &o, &s), 0);
+        assert_int_equal(shmseg_scan_stats(s)->proc_restricted, i < 3);
+        shmseg_scan_free(s);
+    }
+    put_file(in_dir(f, "proc/self/mountinfo"), "");
+    struct shmseg_gc_item it = {.name = "a"};
+    assert_true(asprintf(&text, "22 1 %u:%u / /proc rw - proc proc rw,hidepid=1\n",
+                         major(st.st_dev), minor(st.st_dev)) > 0);
+    put_file(in_dir(f, "proc/self/mountinfo"), text);
+    free(text);
+    assert_int_equal(shmseg_gc(ns, &it, 1, &o, 0, NULL), 0);
+    assert_int_equal(it.result, -EBUSY);
+    assert_int_equal(it.unknown, 1);
+    assert_int_equal(access(in_dir(f, "ns/a"), F_OK), 0);
+    assert_int_equal(dir_entries(in_dir(f, "ns")), 1);
+    shmseg_ns_close(ns);
+}
+
+/* A descriptor on a file that lost its last name during the scan is not a
+ * use of the segment that had that name. */
+static void test_fd_on_unlinked_file(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = fake_setup(f, true);
+    shmseg_scan *s = NULL;
+    shmseg *seg;
+    char target[64];
+
+    assert_int_equal(shmseg_create(ns, "a", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    int fd = open(in_dir(f, "ns/a"), O_RDONLY);
+    assert_true(fd >= 0);
+    fake_proc(f, 100, "");
+    snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+    assert_int_equal(symlink(target, in_dir(f, "proc/100/fd/3")), 0);
+
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    pid_t pid = fork();
+    if (pid == 0) {
+        int w = fifo_writer(in_dir(f, "proc/self/mountinfo"));
+        unlink(in_dir(f, "ns/a"));
+        _exit(w < 0);
+    }
+    assert_int_equal(shmseg_inspect(ns, NULL, &o, &s), 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(st, 0);
+    assert_int_equal(shmseg_scan_count(s), 1);
+    assert_int_equal(shmseg_scan_at(s, 0)->nusers, 0);
+    shmseg_scan_free(s);
+    close(fd);
+    shmseg_ns_close(ns);
+}
+
+/* On a shmfs mount's device a hit must name the segment, for descriptors
+ * as for mappings; and mountinfo escapes a space in the source as \040. */
+static void test_fuse_names(void **state)
+{
+    struct fixture *f = F(state);
+    shmseg_ns *ns = NULL;
+    shmseg_scan *s;
+    shmseg *seg;
+    struct stat st;
+    char *text = NULL, path[PATH_MAX];
+
+    fake_dir(f, "n s");
+    fake_dir(f, "proc");
+    fake_dir(f, "proc/self");
+    snprintf(proc_root, sizeof(proc_root), "%s", in_dir(f, "proc"));
+    assert_int_equal(shmseg_ns_open(in_dir(f, "n s"), &ns), 0);
+    assert_int_equal(shmseg_create(ns, "a", 4096, 0600, &seg), 0);
+    shmseg_close(seg);
+    snprintf(path, sizeof(path), "%s", in_dir(f, "n s/a"));
+    assert_int_equal(stat(path, &st), 0);
+    /* Another name of the same file, outside the namespace. */
+    assert_int_equal(link(path, in_dir(f, "zz")), 0);
+
+    /* Declare the namespace's own device a shmfs mount of it: every hit
+     * on it must then carry the segment's name. */
+    char src[PATH_MAX];
+    snprintf(src, sizeof(src), "%s/n\\040s", f->dir);
+    assert_true(asprintf(&text, "40 22 %u:%u / /mnt/shm rw - fuse.shmfs %s rw\n"
+                                "41 22 0:999 / /mnt/shm2 rw - fuse.shmfs %s rw\n",
+                         major(st.st_dev), minor(st.st_dev), src, src) > 0);
+    put_file(in_dir(f, "proc/self/mountinfo"), text);
+    free(text);
+    fake_proc(f, 100, "");
+    assert_int_equal(symlink(path, in_dir(f, "proc/100/fd/3")), 0);
+    char zz[PATH_MAX];
+    snprintf(zz, sizeof(zz), "%s", in_dir(f, "zz"));
+    assert_int_equal(symlink(zz, in_dir(f, "proc/100/fd/4")), 0);
+    assert_true(asprintf(&text,
+        "7f0000000000-7f0000001000 rw-s 00000000 00:3e7 %lu /mnt/shm2/a\n"
+        "7f0000001000-7f0000002000 rw-s 00000000 00:3e7 %lu /mnt/shm2/zz\n",
+        (unsigned long)st.st_ino, (unsigned long)st.st_ino) > 0);
+    fake_proc(f, 101, text);
+    free(text);
+
+    struct shmseg_scan_opts o = {.proc = proc_root};
+    assert_int_equal(shmseg_inspect(ns, "a", &o, &s), 0);
+    const struct shmseg_usage *u = shmseg_scan_at(s, 0);
+    assert_int_equal(u->nusers, 2);
+    assert_int_equal(user_of(u, 100)->fds, 1); /* fd 4 is "zz" */
+    assert_int_equal(user_of(u, 101)->maps, 1); /* through "n s"'s mount */
     shmseg_scan_free(s);
     shmseg_ns_close(ns);
 }
@@ -586,6 +1120,16 @@ int main(void)
         FIXTURE_TEST(test_kinds),
         cmocka_unit_test(test_info_age),
         FIXTURE_TEST(test_fake_proc),
+        FIXTURE_TEST(test_fd_closed_during_scan),
+        FIXTURE_TEST(test_deleted_hard_link),
+        FIXTURE_TEST(test_replaced_during_gc),
+        FIXTURE_TEST(test_replaced_during_gc_used),
+        FIXTURE_TEST(test_gc_batch),
+        FIXTURE_TEST(test_gc_one_scan),
+        FIXTURE_TEST(test_unreadable_could_use),
+        FIXTURE_TEST(test_proc_restricted),
+        FIXTURE_TEST(test_fd_on_unlinked_file),
+        FIXTURE_TEST(test_fuse_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
