@@ -33,6 +33,10 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+/* Events are taken in batches: waking up for every event of a burst (a
+ * program creating thousands of segments) would take the CPU from the
+ * threads serving requests. */
+#define BATCH_MS 10
 #define CHECK1_MS 20
 #define CHECK2_MS 500
 #define QUEUE_LEN 8192 /* per delay; past that the timeout catches up */
@@ -130,7 +134,7 @@ static int run_checks(void)
         while (cq->len) {
             struct check *c = &cq->items[cq->head];
             long wait = ms_until(&c->due, &now);
-            if (wait > 0) {
+            if (wait > BATCH_MS) { /* run what is due soon with this batch */
                 if (next < 0 || wait < next)
                     next = wait;
                 break;
@@ -187,6 +191,7 @@ static void *watch_main(void *arg)
     alignas(struct inotify_event) char buf[64 * 1024];
     struct pollfd pf[2] = {{.fd = inotify_fd, .events = POLLIN},
                            {.fd = stop_fd, .events = POLLIN}};
+    struct timespec last_sweep = {0, 0}, now;
     for (;;) {
         /* At least once a second: idle list maps are dropped. */
         int wait = run_checks();
@@ -197,16 +202,22 @@ static void *watch_main(void *arg)
         }
         if (pf[1].revents)
             break;
-        list_maps_sweep();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (ms_until(&now, &last_sweep) >= 1000) {
+            list_maps_sweep();
+            last_sweep = now;
+        }
         if (!pf[0].revents)
             continue;
-        ssize_t len = read(inotify_fd, buf, sizeof(buf));
-        if (len <= 0)
-            continue;
-        for (char *p = buf; p < buf + len;) {
-            const struct inotify_event *ev = (const void *)p;
-            handle(ev);
-            p += sizeof(*ev) + ev->len;
+        struct timespec batch = {0, BATCH_MS * 1000000L};
+        nanosleep(&batch, NULL);
+        ssize_t len;
+        while ((len = read(inotify_fd, buf, sizeof(buf))) > 0) {
+            for (char *p = buf; p < buf + len;) {
+                const struct inotify_event *ev = (const void *)p;
+                handle(ev);
+                p += sizeof(*ev) + ev->len;
+            }
         }
     }
     return NULL;
