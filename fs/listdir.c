@@ -327,7 +327,7 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
         attr = ol.st;
         n = node_get(NODE_RAW, dir->ino, 0, NULL, dir);
         if (n)
-            node_shown(n, &ol.st);
+            node_shown(n, &ol.st, false);
     } else if ((err = parse_index(name, shmseg_list_len(ol.list), &i)) == 0) {
         ssize_t len = elem_text_len(ol.list, i);
         if (len < 0)
@@ -456,7 +456,7 @@ void list_readdir(fuse_req_t req, struct node *dir, size_t size, off_t off,
             if (!n)
                 break;
             if (k == 2)
-                node_shown(n, &ol.st);
+                node_shown(n, &ol.st, false);
         }
         used += dir_add(req, buf + used, size - used, name, n, &attr,
                         (off_t)(k + 1), plus);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t bucket_of(enum node_kind kind, ino_t ino, size_t index)
 {
@@ -205,14 +206,39 @@ fuse_ino_t node_find(enum node_kind kind, ino_t ino)
     return id;
 }
 
-void node_shown(struct node *n, const struct stat *st)
+static time_t now_sec(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+void node_shown(struct node *n, const struct stat *st, bool classified)
+{
+    time_t now = classified ? now_sec() : 0;
     pthread_mutex_lock(&shmfs.lock);
     n->shown_size = st->st_size;
     n->shown_mode = st->st_mode;
     n->shown_uid = st->st_uid;
     n->shown_gid = st->st_gid;
+    if (classified)
+        n->classified = now;
     pthread_mutex_unlock(&shmfs.lock);
+}
+
+bool node_recent_kind(const struct stat *st, enum node_kind *kind)
+{
+    time_t now = now_sec();
+    pthread_mutex_lock(&shmfs.lock);
+    struct node *seg = find(NODE_SEGMENT, st->st_ino, 0);
+    struct node *list = find(NODE_LIST, st->st_ino, 0);
+    struct node *n = seg && !list ? seg : list && !seg ? list : NULL;
+    bool ok = n && n->classified && n->shown_size == st->st_size &&
+              now - n->classified < (time_t)shmfs.timeout;
+    if (ok)
+        *kind = n->kind;
+    pthread_mutex_unlock(&shmfs.lock);
+    return ok;
 }
 
 fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st)

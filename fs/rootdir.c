@@ -164,16 +164,20 @@ void root_readdir(fuse_req_t req, size_t size, off_t off,
             attr.st_mode = S_IFDIR;
         } else {
             enum node_kind kind;
-            if (seg_stat(name, &st) < 0 ||
-                seg_classify(name, &st, true, &kind) < 0)
+            if (seg_stat(name, &st) < 0)
                 continue; /* gone since opendir */
+            /* A listing of thousands of segments need not open each one
+             * the kernel was told about a moment ago. */
+            bool known = node_recent_kind(&st, &kind);
+            if (!known && seg_classify(name, &st, true, &kind) < 0)
+                continue;
             seg_attr(kind, &st, &attr);
             if (plus && !(n = node_get(kind, st.st_ino, 0, name, NULL))) {
                 err = -ENOMEM;
                 break;
             }
             if (n)
-                node_shown(n, &st);
+                node_shown(n, &st, !known);
         }
         used += dir_add(req, buf + used, size - used, name, n, &attr,
                         (off_t)(i + 1), plus);

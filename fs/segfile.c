@@ -128,7 +128,7 @@ void seg_lookup(fuse_req_t req, const char *name)
         return;
     }
     seg_attr(kind, &st, &attr);
-    node_shown(n, &st);
+    node_shown(n, &st, true);
     reply_entry(req, n, &attr);
 }
 
@@ -275,7 +275,7 @@ void seg_getattr(fuse_req_t req, struct node *n)
         return;
     }
     seg_attr(shown_kind(n), &st, &attr);
-    node_shown(n, &st);
+    node_shown(n, &st, false);
     fuse_reply_attr(req, &attr, shmfs.timeout);
 }
 
@@ -372,7 +372,7 @@ void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
         return;
     }
     seg_attr(shown_kind(n), &st, &out);
-    node_shown(n, &st);
+    node_shown(n, &st, false);
     fuse_reply_attr(req, &out, shmfs.timeout);
 }
 
@@ -486,7 +486,8 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    node_shown(n, &e.attr);
+    /* Just created, or a file that is no list: a plain segment. */
+    node_shown(n, &e.attr, true);
     file_get(req, n, fd, &backing); /* cannot fail: it has an fd */
     e.ino = node_id(n);
     entry_timeouts(n, &e);

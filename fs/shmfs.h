@@ -64,6 +64,8 @@ struct node {
     mode_t shown_mode;
     uid_t shown_uid;
     gid_t shown_gid;
+    time_t classified; /* CLOCK_MONOTONIC s of the last real look at the
+                          bytes that gave this node's kind (readdir reuse) */
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
     struct timespec rm_time;
     struct node *hnext; /* hash chain */
@@ -113,8 +115,15 @@ struct node *node_get(enum node_kind kind, ino_t ino, size_t index,
 /* The id of the node of @kind (segment, list or .raw) over the segment
  * @ino, or 0 if the kernel knows none. */
 fuse_ino_t node_find(enum node_kind kind, ino_t ino);
-/* Record the segment stat @st that a reply about @n carries. */
-void node_shown(struct node *n, const struct stat *st);
+/* Record the segment stat @st that a reply about @n carries; @classified:
+ * its kind was just judged from the segment's bytes. */
+void node_shown(struct node *n, const struct stat *st, bool classified);
+/* The kind the kernel was last told for segment @st if that answer may be
+ * given again without reading the segment: a node of only one kind exists,
+ * told this size, whose kind was judged within shmfs.timeout (the entry
+ * cache time, so this stretches nothing the kernel would not cache).
+ * Returns false when the segment must be read. */
+bool node_recent_kind(const struct stat *st, enum node_kind *kind);
 /* The id of the node of @kind over the segment @st->st_ino if the kernel
  * was told other size, mode or owner than @st's; else 0. */
 fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st);
