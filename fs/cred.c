@@ -12,9 +12,10 @@
  *
  * setfsuid/setfsgid/setgroups are per-thread in the kernel; they are called
  * as raw syscalls because glibc's setgroups() would change every thread of
- * the daemon.  Reading a caller's supplementary groups costs a read of
- * /proc, so an operation first runs without them and, only if it is refused,
- * again with them (a refused operation changed nothing).
+ * the daemon.  The caller's supplementary groups are always taken on, even
+ * though reading them costs a read of /proc: running without them is not
+ * merely "less access", since mode bits can give the group class less than
+ * everyone else (0604), and a refusal would then turn into a success.
  */
 #include "shmfs.h"
 
@@ -24,8 +25,7 @@
 
 #define MAX_GROUPS 256
 
-static bool enabled;             /* only root can take on other credentials */
-static __thread bool no_groups;  /* this thread dropped the daemon's groups */
+static bool enabled; /* only root can take on other credentials */
 
 int cred_init(void)
 {
@@ -44,28 +44,24 @@ int cred_run(fuse_req_t req, int (*op)(void *), void *arg)
     /* A root caller has the daemon's credentials already. */
     if (!enabled || ctx->uid == 0)
         return op(arg);
-    if (!no_groups) {
-        int err = set_groups(0, NULL);
-        if (err < 0)
-            return err;
-        no_groups = true;
-    }
+    gid_t groups[MAX_GROUPS];
+    int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+    /* Unknown groups (the caller is being killed, or has more than we can
+     * hold): refuse rather than guess. */
+    if (n < 0 || n > MAX_GROUPS)
+        return -EACCES;
+    int err = set_groups((size_t)n, groups);
+    if (err < 0)
+        return err;
     /* gid first: once the fs uid is not 0 the thread could not change it. */
     syscall(SYS_setfsgid, ctx->gid);
     syscall(SYS_setfsuid, ctx->uid);
-    int err = -EPERM;
+    err = -EPERM;
     if ((uid_t)syscall(SYS_setfsuid, -1) == ctx->uid &&
         (gid_t)syscall(SYS_setfsgid, -1) == ctx->gid)
         err = op(arg);
-    if (err == -EACCES || err == -EPERM) {
-        gid_t groups[MAX_GROUPS];
-        int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
-        if (n > 0 && n <= MAX_GROUPS && set_groups((size_t)n, groups) == 0) {
-            err = op(arg);
-            set_groups(0, NULL);
-        }
-    }
     syscall(SYS_setfsuid, 0);
     syscall(SYS_setfsgid, 0);
+    set_groups(0, NULL);
     return err;
 }
