@@ -41,8 +41,9 @@ static int set_groups(size_t n, const gid_t *groups)
 int cred_run(fuse_req_t req, int (*op)(void *), void *arg)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    /* A root caller has the daemon's credentials already. */
-    if (!enabled || ctx->uid == 0)
+    /* A caller with fs uid and gid 0 has the daemon's credentials already
+     * (a root caller with another gid must still create files with it). */
+    if (!enabled || (ctx->uid == 0 && ctx->gid == 0))
         return op(arg);
     gid_t groups[MAX_GROUPS];
     int n = fuse_req_getgroups(req, MAX_GROUPS, groups);

@@ -233,8 +233,10 @@ bool node_recent_kind(const struct stat *st, enum node_kind *kind)
     struct node *seg = find(NODE_SEGMENT, st->st_ino, 0);
     struct node *list = find(NODE_LIST, st->st_ino, 0);
     struct node *n = seg && !list ? seg : list && !seg ? list : NULL;
+    /* Within half the cache time: the entry this answer refreshes then
+     * expires at most 1.5 cache times after the bytes were last read. */
     bool ok = n && n->classified && n->shown_size == st->st_size &&
-              now - n->classified < (time_t)shmfs.timeout;
+              now - n->classified < (time_t)(shmfs.timeout / 2);
     if (ok)
         *kind = n->kind;
     pthread_mutex_unlock(&shmfs.lock);

@@ -293,8 +293,9 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
  * Clear set-user-ID (and set-group-ID, where it means that) as the kernel
  * does when an unprivileged process writes, truncates or chowns a file: the
  * mount asks the kernel to leave that to the daemon (compat.c, killpriv
- * v2).  Writes served by passthrough do not come here; on /dev/shm, which
- * is mounted nosuid, the bits have no effect anyway.
+ * v2).  Writes served by passthrough do not come here, so an unprivileged
+ * open for writing clears them already (a little earlier than the kernel
+ * would: at the open, not the first write).
  */
 static int kill_setid(int fd)
 {
@@ -397,14 +398,16 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
     int backing;
     int err = file_get(req, n, -1, &backing);
-    if (err == 0 && (fi->flags & O_TRUNC)) {
-        if (ftruncate(n->fd, 0) < 0)
-            err = -errno;
-        else if (kills_setid(req))
-            err = kill_setid(n->fd);
-        if (err < 0)
-            file_put(req, n);
-    }
+    if (err == 0 && (fi->flags & O_TRUNC) && ftruncate(n->fd, 0) < 0)
+        err = -errno;
+    /* Writes served by passthrough never reach the daemon, so the set-ID
+     * bits an unprivileged write would clear are cleared when such a
+     * caller opens the file for writing (or truncates it). */
+    if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
+        kills_setid(req))
+        err = kill_setid(n->fd);
+    if (err < 0)
+        file_put(req, n);
     if (err < 0)
         fuse_reply_err(req, -err);
     else

@@ -120,8 +120,8 @@ fuse_ino_t node_find(enum node_kind kind, ino_t ino);
 void node_shown(struct node *n, const struct stat *st, bool classified);
 /* The kind the kernel was last told for segment @st if that answer may be
  * given again without reading the segment: a node of only one kind exists,
- * told this size, whose kind was judged within shmfs.timeout (the entry
- * cache time, so this stretches nothing the kernel would not cache).
+ * told this size, whose kind was judged within half of shmfs.timeout (so a
+ * kind is never shown longer than 1.5 cache times after it was read).
  * Returns false when the segment must be read. */
 bool node_recent_kind(const struct stat *st, enum node_kind *kind);
 /* The id of the node of @kind over the segment @st->st_ino if the kernel

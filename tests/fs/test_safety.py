@@ -125,15 +125,17 @@ def test_setid_bits_cleared_by_unprivileged_truncate_and_write(m):
     truncate, O_TRUNC and chown by an unprivileged caller clear them, as on
     the shm directory itself; root (CAP_FSETID) keeps them."""
     os.chmod(m.shm, 0o1777)
-    for what in ("truncate", "o_trunc"):
+    for what in ("truncate", "o_trunc", "append"):
         H.write_file(m.shm_path(what), b"x" * 64, mode=0o6777)
         os.chmod(m.shm_path(what), 0o6777)
     res = H.as_nobody(r'''
 R["truncate"] = t(os.truncate, %r, 10)
 R["o_trunc"] = t(lambda p: os.close(os.open(p, os.O_WRONLY | os.O_TRUNC)), %r)
-''' % (m.path("truncate"), m.path("o_trunc")))
-    eq(res, {"truncate": "ok", "o_trunc": "ok"}, "nobody truncates a 6777 file")
-    for what in ("truncate", "o_trunc"):
+R["append"] = t(wr, %r, b"y")
+''' % (m.path("truncate"), m.path("o_trunc"), m.path("append")))
+    eq(res, {"truncate": "ok", "o_trunc": "ok", "append": "ok"},
+       "nobody truncates or writes a 6777 file")
+    for what in ("truncate", "o_trunc", "append"):
         eq(oct(os.stat(m.shm_path(what)).st_mode & 0o7777), oct(0o777),
            "set-ID bits after %s by nobody" % what)
     H.write_file(m.shm_path("root"), b"x" * 64, mode=0o6777)

@@ -179,6 +179,18 @@ def test_create_touch_and_shell_redirect(m):
 
 
 @H.mount_with(allow_other=True)
+def test_create_by_root_with_other_gid_gets_that_gid(m):
+    """A root caller whose gid is not 0 creates a segment with its gid, as
+    shm_open() in the shm directory would."""
+    r = subprocess.run(["setpriv", "--regid", "1234", "--clear-groups", "sh",
+                        "-c", "echo x > '%s'" % m.path("g")],
+                       capture_output=True, text=True)
+    eq(r.returncode, 0, "create through the mount: %s" % r.stderr.strip())
+    st = os.stat(m.shm_path("g"))
+    eq((st.st_uid, st.st_gid), (0, 1234), "owner of the new segment")
+
+
+@H.mount_with(allow_other=True)
 def test_create_as_nobody_owned_by_nobody(m):
     os.chmod(m.shm, 0o1777)
     res = H.as_nobody('''
