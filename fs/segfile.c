@@ -60,8 +60,8 @@ int seg_open(const char *name, ino_t ino, int flags)
         close(fd);
         return -ENOENT; /* replaced since the kernel looked it up */
     }
-    /* O_NONBLOCK only kept a FIFO planted under the name from blocking. */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    /* O_NONBLOCK kept a FIFO planted under the name from blocking; on the
+     * regular file returned it changes nothing, so it stays. */
     return fd;
 }
 

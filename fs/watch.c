@@ -68,13 +68,18 @@ static void queue_check(const char *name, const struct timespec *now)
 {
     for (size_t q = 0; q < 2; q++) {
         struct check_queue *cq = &queues[q];
-        if (cq->len == QUEUE_LEN)
-            continue;
-        char *copy = strdup(name);
-        if (!copy)
-            return;
-        struct check *c = &cq->items[(cq->head + cq->len++) % QUEUE_LEN];
-        c->name = copy;
+        struct check *c =
+            cq->len ? &cq->items[(cq->head + cq->len - 1) % QUEUE_LEN] : NULL;
+        /* A burst of changes to one segment: one check, after the last. */
+        if (!c || strcmp(c->name, name) != 0) {
+            if (cq->len == QUEUE_LEN)
+                continue;
+            char *copy = strdup(name);
+            if (!copy)
+                return;
+            c = &cq->items[(cq->head + cq->len++) % QUEUE_LEN];
+            c->name = copy;
+        }
         c->due.tv_sec = now->tv_sec + cq->delay_ms / 1000;
         c->due.tv_nsec = now->tv_nsec + (cq->delay_ms % 1000) * 1000000;
         if (c->due.tv_nsec >= 1000000000) {
