@@ -25,6 +25,7 @@
  * unused ones and renames the others back.
  */
 #include "shmseg.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -111,7 +112,8 @@ static int add_dev(shmseg_scan *s, dev_t dev, bool fuse)
     return 0;
 }
 
-static int add_entry(shmseg_scan *s, const char *name, const struct stat *st)
+static int add_entry(shmseg_scan *s, const char *name,
+                     const struct shmseg_info *info)
 {
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 64;
@@ -124,7 +126,7 @@ static int add_entry(shmseg_scan *s, const char *name, const struct stat *st)
     char *copy = strdup(name);
     if (!copy)
         return -ENOMEM;
-    int err = add_dev(s, st->st_dev, false);
+    int err = add_dev(s, (dev_t)info->dev, false);
     if (err < 0) {
         free(copy);
         return err;
@@ -132,16 +134,10 @@ static int add_entry(shmseg_scan *s, const char *name, const struct stat *st)
     struct entry *e = &s->ents[s->n++];
     memset(e, 0, sizeof(*e));
     e->u.name = copy;
-    e->u.dev = (uint64_t)st->st_dev;
-    e->u.ino = (uint64_t)st->st_ino;
+    e->u.dev = info->dev;
+    e->u.ino = info->ino;
     e->u.kind = SHMSEG_KIND_UNKNOWN;
-    e->u.info.size = (uint64_t)st->st_size;
-    e->u.info.mode = st->st_mode & 07777;
-    e->u.info.uid = st->st_uid;
-    e->u.info.gid = st->st_gid;
-    e->u.info.atime = st->st_atim;
-    e->u.info.mtime = st->st_mtim;
-    e->u.info.ctime = st->st_ctim;
+    e->u.info = *info;
     return 0;
 }
 
@@ -209,47 +205,25 @@ static const struct dev *find_dev(const shmseg_scan *s, dev_t dev)
 
 /* --- listing the namespace ---------------------------------------------- */
 
-struct list_ctx {
-    shmseg_scan *s;
-    int dirfd;
-};
-
 static int list_cb(const char *name, const struct shmseg_info *info,
                    void *arg)
 {
-    struct list_ctx *c = arg;
-    struct stat st;
-    (void)info;
-
-    /* shmseg_info has no device or inode: look again. */
-    if (fstatat(c->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    if (!S_ISREG(st.st_mode))
-        return 0; /* replaced meanwhile */
-    return add_entry(c->s, name, &st);
+    return add_entry(arg, name, info);
 }
 
 static int list_segments(shmseg_scan *s, const shmseg_ns *ns,
-                         const char *name, int dirfd)
+                         const char *name)
 {
-    struct list_ctx c = {s, dirfd};
     struct shmseg_info info;
-    struct stat st;
 
     if (!name)
-        return shmseg_foreach(ns, list_cb, &c);
+        return shmseg_foreach(ns, list_cb, s);
     /* shmseg_stat() gives the library's errors for bad names and files
      * that are not segments. */
     int err = shmseg_stat(ns, name, &info);
     if (err < 0)
         return err;
-    if (name[0] == '/')
-        name++;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return -errno;
-    if (!S_ISREG(st.st_mode))
-        return -ENODEV;
-    return add_entry(s, name, &st);
+    return add_entry(s, name[0] == '/' ? name + 1 : name, &info);
 }
 
 /* Kind of each segment, judged by pread: nothing is mapped, so a segment
@@ -947,7 +921,7 @@ int shmseg_inspect(const shmseg_ns *ns, const char *name,
         err = -errno;
         goto fail;
     }
-    err = list_segments(s, ns, name, dirfd);
+    err = list_segments(s, ns, name);
     if (err == 0)
         err = scan_procs(s, dirfd, opts);
     close(dirfd);
@@ -1111,7 +1085,9 @@ static int gc_take(shmseg_scan *s, int dirfd, struct shmseg_gc_item *it,
         q[0] = '\0';
         return 0;
     }
-    int err = add_entry(s, q, &st);
+    struct shmseg_info info;
+    shmseg__info_from_stat(&info, &st);
+    int err = add_entry(s, q, &info);
     if (err < 0) {
         restore(dirfd, q, it);
         q[0] = '\0';

@@ -17,4 +17,10 @@ struct shmseg;
  * then refuses it (-EBUSY) instead of moving the list's memory. */
 void shmseg__pin(struct shmseg *seg);
 
+struct shmseg_info;
+struct stat;
+
+/* Fill @info from @st, as shmseg_stat() and shmseg_foreach() report it. */
+void shmseg__info_from_stat(struct shmseg_info *info, const struct stat *st);
+
 #endif /* SHMSEG_INTERNAL_H */

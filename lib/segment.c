@@ -129,7 +129,7 @@ static int not_a_segment(mode_t mode)
     return -ENODEV;
 }
 
-static void info_from_stat(struct shmseg_info *info, const struct stat *st)
+void shmseg__info_from_stat(struct shmseg_info *info, const struct stat *st)
 {
     info->size = (uint64_t)st->st_size;
     info->mode = st->st_mode & 07777;
@@ -138,6 +138,8 @@ static void info_from_stat(struct shmseg_info *info, const struct stat *st)
     info->atime = st->st_atim;
     info->mtime = st->st_mtim;
     info->ctime = st->st_ctim;
+    info->dev = (uint64_t)st->st_dev;
+    info->ino = (uint64_t)st->st_ino;
 }
 
 /* Map @size bytes of @fd; size 0 maps nothing. */
@@ -431,7 +433,7 @@ int shmseg_stat(const shmseg_ns *ns, const char *name,
         return -errno;
     if (!S_ISREG(st.st_mode))
         return not_a_segment(st.st_mode);
-    info_from_stat(out, &st);
+    shmseg__info_from_stat(out, &st);
     return 0;
 }
 
@@ -483,7 +485,7 @@ int shmseg_foreach(const shmseg_ns *ns, shmseg_foreach_cb cb, void *arg)
         }
         if (!S_ISREG(st.st_mode))
             continue;
-        info_from_stat(&info, &st);
+        shmseg__info_from_stat(&info, &st);
         err = cb(de->d_name, &info, arg);
         if (err)
             break;

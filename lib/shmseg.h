@@ -135,6 +135,7 @@ struct shmseg_info {
     uid_t uid;
     gid_t gid;
     struct timespec atime, mtime, ctime;
+    uint64_t dev, ino; /* st_dev and st_ino: the file's identity */
 };
 
 /*

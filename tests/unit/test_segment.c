@@ -330,6 +330,10 @@ static void test_resize(void **state)
     assert_int_equal(p[(1 << 20) - 1], 0);
     assert_int_equal(shmseg_stat(f->ns, "r", &info), 0);
     assert_int_equal(info.size, 1 << 20);
+    struct stat st;
+    assert_int_equal(fstat(shmseg_fd(seg), &st), 0);
+    assert_int_equal(info.dev, st.st_dev);
+    assert_int_equal(info.ino, st.st_ino);
 
     assert_int_equal(shmseg_resize(seg, 50), 0);
     assert_int_equal(shmseg_size(seg), 50);
