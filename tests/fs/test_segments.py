@@ -858,6 +858,23 @@ def _release(p):
     p.wait(timeout=30)
 
 
+def _daemon_fds_while_held(m, paths, times, what):
+    """Have a child open each of @paths @times times and exit holding them;
+    returns (opened, first error, daemon fds before, while held, after)."""
+    time.sleep(0.2)
+    base = H.fd_count(m.pid)
+    p, opened, err = _hold_open(paths, times)
+    try:
+        held = H.fd_count(m.pid)
+    finally:
+        _release(p)
+    H.poll_until(lambda: H.fd_count(m.pid) <= base or None, 3)
+    after = H.fd_count(m.pid)
+    H.note("%s: %d opened (%s); daemon fds %d -> %d, %d after the holder "
+           "exited" % (what, opened, err, base, held, after))
+    return opened, err, base, held, after
+
+
 @H.timeout(120)
 def test_many_opens_of_one_segment_share_one_daemon_fd(m):
     """One process holding 2000 fds on the same mount file must not cost
@@ -865,17 +882,8 @@ def test_many_opens_of_one_segment_share_one_daemon_fd(m):
     deny service to everyone); when it exits, every fd is released."""
     H.write_file(m.shm_path("one"), b"x" * 100, mode=0o644)
     os.close(os.open(m.path("one"), os.O_RDONLY))
-    time.sleep(0.2)
-    base = H.fd_count(m.pid)
-    p, opened, err = _hold_open([m.path("one")], 2000)
-    try:
-        held = H.fd_count(m.pid)
-    finally:
-        _release(p)
-    H.poll_until(lambda: H.fd_count(m.pid) <= base or None, 3)
-    after = H.fd_count(m.pid)
-    H.note("2000 opens of one segment: %d opened (%s); daemon fds %d -> %d, "
-           "%d after the holder exited" % (opened, err, base, held, after))
+    opened, err, base, held, after = _daemon_fds_while_held(
+        m, [m.path("one")], 2000, "2000 opens of one segment")
     eq(opened, 2000, "opens of one segment (first error %s)" % err)
     check(held <= base + 4, "the daemon holds %d fds for 2000 opens of "
           "one segment (from %d)" % (held, base))
@@ -891,17 +899,8 @@ def test_exit_of_process_holding_many_files_releases_daemon_fds(m):
         H.write_file(m.shm_path("s%d" % i), b"s")
         paths.append(m.path("s%d" % i))
     os.listdir(m.mnt)
-    time.sleep(0.2)
-    base = H.fd_count(m.pid)
-    p, opened, err = _hold_open(paths, 3)
-    try:
-        held = H.fd_count(m.pid)
-    finally:
-        _release(p)
-    H.poll_until(lambda: H.fd_count(m.pid) <= base or None, 3)
-    after = H.fd_count(m.pid)
-    H.note("900 opens of 300 segments: %d opened (%s); daemon fds %d -> %d, "
-           "%d after the holder exited" % (opened, err, base, held, after))
+    opened, err, base, held, after = _daemon_fds_while_held(
+        m, paths, 3, "900 opens of 300 segments")
     eq(opened, 900, "opens (first error %s)" % err)
     check(held <= base + 300 + 4, "the daemon holds %d fds for 300 open "
           "segments (from %d)" % (held, base))
