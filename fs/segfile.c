@@ -266,17 +266,25 @@ static enum node_kind shown_kind(const struct node *n)
     return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
 }
 
-void seg_getattr(fuse_req_t req, struct node *n)
+/* Reply to a getattr or setattr of @n: @err, or the segment stat @st. */
+static void reply_attr(fuse_req_t req, struct node *n, int err,
+                       const struct stat *st)
 {
-    struct stat st, attr;
-    int err = node_stat(req, n, &st);
+    struct stat attr;
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;
     }
-    seg_attr(shown_kind(n), &st, &attr);
-    node_shown(n, &st, false);
+    seg_attr(shown_kind(n), st, &attr);
+    node_shown(n, st, false);
     fuse_reply_attr(req, &attr, shmfs.timeout);
+}
+
+void seg_getattr(fuse_req_t req, struct node *n)
+{
+    struct stat st;
+    int err = node_stat(req, n, &st);
+    reply_attr(req, n, err, &st);
 }
 
 static struct timespec settime(const struct stat *attr, int to_set, int set,
@@ -349,7 +357,7 @@ static int apply_setattr(int fd, const struct stat *attr, int to_set)
 
 void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
 {
-    struct stat st, out;
+    struct stat st;
 
     if (n->kind == NODE_LIST && (to_set & FUSE_SET_ATTR_SIZE)) {
         fuse_reply_err(req, EISDIR);
@@ -368,13 +376,7 @@ void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
         file_put(req, n);
     else if (fd >= 0)
         close(fd);
-    if (err < 0) {
-        fuse_reply_err(req, -err);
-        return;
-    }
-    seg_attr(shown_kind(n), &st, &out);
-    node_shown(n, &st, false);
-    fuse_reply_attr(req, &out, shmfs.timeout);
+    reply_attr(req, n, err, &st);
 }
 
 /* Reply to an open or create of @n (which holds an open-file reference). */
