@@ -50,27 +50,29 @@ struct open_list {
     struct stat st;
 };
 
+static void map_free(struct list_map *m)
+{
+    shmseg_list_close(m->list);
+    shmseg_close(m->seg);
+    free(m);
+    shmfs.nmaps--;
+}
+
 static void map_put(struct list_map *m)
 {
     pthread_mutex_lock(&shmfs.lock);
     bool last = --m->users == 0;
     pthread_mutex_unlock(&shmfs.lock);
-    if (last) {
-        shmseg_list_close(m->list);
-        shmseg_close(m->seg);
-        free(m);
-    }
+    if (last)
+        map_free(m);
 }
 
 void list_map_drop(struct node *dir)
 {
     struct list_map *m = dir->map;
     dir->map = NULL;
-    if (m && --m->users == 0) {
-        shmseg_list_close(m->list);
-        shmseg_close(m->seg);
-        free(m);
-    }
+    if (m && --m->users == 0)
+        map_free(m);
 }
 
 static void sweep_one(struct node *n, void *arg)
@@ -148,6 +150,7 @@ static int map_new(struct node *dir, struct list_map **out)
     m->seg = seg;
     m->list = list;
     m->users = 1;
+    shmfs.nmaps++;
     *out = m;
     return 0;
 }

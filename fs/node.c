@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -309,6 +310,7 @@ void handle_track(struct handle *h, void (*free_fn)(struct handle *h))
     h->prev = handles.prev;
     handles.prev->next = h;
     handles.prev = h;
+    shmfs.nhandles++;
     pthread_mutex_unlock(&shmfs.lock);
 }
 
@@ -317,6 +319,7 @@ void handle_untrack(struct handle *h)
     pthread_mutex_lock(&shmfs.lock);
     h->prev->next = h->next;
     h->next->prev = h->prev;
+    shmfs.nhandles--;
     pthread_mutex_unlock(&shmfs.lock);
 }
 
@@ -327,4 +330,20 @@ void handle_free_all(void)
         handle_untrack(h);
         h->free(h);
     }
+}
+
+ssize_t node_stats(char *buf, size_t cap)
+{
+    size_t open_files = 0;
+    pthread_mutex_lock(&shmfs.lock);
+    size_t nodes = shmfs.nnodes;
+    for (size_t b = 0; b < shmfs.nbuckets; b++)
+        for (const struct node *n = shmfs.buckets[b]; n; n = n->hnext)
+            open_files += n->nopen > 0;
+    pthread_mutex_unlock(&shmfs.lock);
+    return snprintf(buf, cap,
+                    "nodes=%zu handles=%zu open_files=%zu backing_ids=%zu "
+                    "list_maps=%zu",
+                    nodes, (size_t)shmfs.nhandles, open_files,
+                    (size_t)shmfs.nbacking, (size_t)shmfs.nmaps);
 }

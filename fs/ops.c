@@ -317,6 +317,8 @@ static const char LIST_XATTRS[] =
 static const char ELEMENT_XATTRS[] =
     XATTR_PREFIX "type\0" XATTR_PREFIX "passthrough";
 
+static const char ROOT_XATTRS[] = XATTR_PREFIX "stats";
+
 static const char *xattr_names(enum node_kind kind, size_t *len)
 {
     switch (kind) {
@@ -330,10 +332,12 @@ static const char *xattr_names(enum node_kind kind, size_t *len)
     case NODE_ELEMENT:
         *len = sizeof(ELEMENT_XATTRS);
         return ELEMENT_XATTRS;
-    default:
-        *len = 0;
-        return "";
+    case NODE_ROOT:
+        *len = sizeof(ROOT_XATTRS);
+        return ROOT_XATTRS;
     }
+    *len = 0;
+    return "";
 }
 
 static bool has_xattr(enum node_kind kind, const char *attr)
@@ -350,6 +354,8 @@ static bool has_xattr(enum node_kind kind, const char *attr)
 static ssize_t xattr_value(struct node *n, const char *attr, char *buf,
                            size_t cap)
 {
+    if (n->kind == NODE_ROOT)
+        return node_stats(buf, cap);
     if (strcmp(attr, XATTR_PREFIX "kind") == 0)
         return snprintf(buf, cap, "%s",
                         n->kind == NODE_SEGMENT ? "segment" : "list");

@@ -165,8 +165,10 @@ static int backing_open(fuse_req_t req, int fd)
     if (!shmfs.passthrough)
         return 0;
     int id = compat_backing_open(req, fd);
-    if (id > 0)
+    if (id > 0) {
+        shmfs.nbacking++;
         return id;
+    }
     if (!atomic_exchange(&warned, true))
         shmfs_log("passthrough refused for a segment (%s)%s", strerror(-id),
                   id == -EPERM || id == -EOPNOTSUPP
@@ -220,8 +222,10 @@ static void file_put(fuse_req_t req, struct node *n)
         n->backing_id = 0;
     }
     pthread_mutex_unlock(&shmfs.lock);
-    if (id > 0)
+    if (id > 0) {
         compat_backing_close(req, id);
+        shmfs.nbacking--;
+    }
     if (fd >= 0)
         close(fd);
     node_release(n);

@@ -84,6 +84,10 @@ struct shmfs {
     struct node root;
     struct node **buckets;
     size_t nbuckets, nnodes;
+    /* Live objects, for user.shmfs.stats on the root (leak checks). */
+    atomic_size_t nhandles; /* open file and folder handles */
+    atomic_size_t nbacking; /* passthrough backing ids registered */
+    atomic_size_t nmaps;    /* list_maps allocated (listdir.c) */
 };
 
 /* The daemon's state (one mount per process). */
@@ -142,6 +146,9 @@ void node_foreach_locked(void (*fn)(struct node *n, void *arg), void *arg);
 /* Call @fn for every segment and list node with a name (watch.c, on an
  * inotify overflow); the table lock is not held during the calls. */
 void node_foreach_named(void (*fn)(const char *name, void *arg), void *arg);
+/* user.shmfs.stats: "nodes=N handles=N open_files=N backing_ids=N
+ * list_maps=N", snprintf-style. */
+ssize_t node_stats(char *buf, size_t cap);
 
 /* --- segfile.c ------------------------------------------------------------ */
 /* True for names the namespace holds but shmfs does not show: POSIX

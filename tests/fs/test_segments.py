@@ -528,6 +528,48 @@ def test_passthrough_xattr_and_kind(m):
                  "user.nonexistent", what="unknown xattr")
 
 
+def _stats(m):
+    text = os.getxattr(m.mnt, "user.shmfs.stats").decode()
+    return {k: int(v) for k, v in (f.split("=") for f in text.split())}
+
+
+def test_root_stats_xattr_counts_live_objects(m):
+    """user.shmfs.stats on the top level counts what the daemon holds, and
+    every count goes back to 0 (the leak checks of issue 5 rely on it)."""
+    check("user.shmfs.stats" in os.listxattr(m.mnt), "listxattr of the root")
+    eq(_stats(m), {"nodes": 0, "handles": 0, "open_files": 0,
+                   "backing_ids": 0, "list_maps": 0}, "fresh mount")
+    H.write_file(m.shm_path("s"), b"x" * 100)
+    data, _ = H.cpython_list_bytes([1, "x"])
+    H.write_file(m.shm_path("l"), data)
+    fd1 = os.open(m.path("s"), os.O_RDWR)
+    fd2 = os.open(m.path("s"), os.O_RDONLY)
+    dfd = os.open(m.path("l"), os.O_RDONLY | os.O_DIRECTORY)
+    efd = os.open(m.path("l", "0"), os.O_RDONLY)
+    try:
+        st = _stats(m)
+        eq(st["open_files"], 1, "two opens of one segment share one fd")
+        eq(st["backing_ids"], 1, "and one backing id")
+        eq(st["handles"], 2, "the open folder and the open element file")
+        eq(st["list_maps"], 1, "the list is mapped")
+        eq(st["nodes"], 3, "segment, folder and element nodes")
+    finally:
+        for fd in (fd1, fd2, dfd, efd):
+            os.close(fd)
+    st = _stats(m)
+    eq((st["open_files"], st["backing_ids"], st["handles"]), (0, 0, 0),
+       "all closed")
+    os.unlink(m.path("s"))
+    H.sh("rm -r %s" % m.path("l"))
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2")
+    H.poll_until(lambda: _stats(m)["nodes"] == 0 and
+                 _stats(m)["list_maps"] == 0, 10)
+    eq(_stats(m), {"nodes": 0, "handles": 0, "open_files": 0,
+                   "backing_ids": 0, "list_maps": 0},
+       "after unlink and the kernel forgot the inodes")
+
+
 def _mapping_child(path):
     """Fork a child that maps @path and holds it until released; returns
     (pid, release) where release() ends the child and reaps it."""
