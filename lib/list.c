@@ -385,7 +385,7 @@ static int new_handle(unsigned char *base, size_t n, size_t data_size,
 static int wrap(void *buf, size_t size, bool writable, shmseg *seg,
                 shmseg_list **out)
 {
-    size_t n, data_size;
+    size_t n = 0, data_size = 0; /* set by check(); gcc -O3 cannot tell */
     int err = check(buf, size, &n, &data_size);
     if (err < 0)
         return err;

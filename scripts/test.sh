@@ -29,6 +29,9 @@ section "tests under ASan+UBSan"
 BUILD_DIR=build-asan ./scripts/setup.sh -Db_sanitize=address,undefined -Db_lundef=false
 meson test -C build-asan --print-errorlogs
 
+section "build (gcc -O3, release): warnings that only optimisation shows"
+BUILD_DIR=build-release ./scripts/setup.sh -Dbuildtype=release
+
 section "build (clang, with the fuzz targets) and unit tests"
 ./scripts/fuzz.sh --build build-fuzz --seconds 0
 meson test -C build-fuzz --suite unit --print-errorlogs
