@@ -28,6 +28,7 @@
 struct list_map {
     shmseg *seg;
     shmseg_list *list;
+    void *copy; /* a read-only copy the list wraps, or NULL (see map_new) */
     unsigned users; /* the folder's reference and each request's; shmfs.lock */
     time_t used;    /* CLOCK_MONOTONIC seconds of the last request */
 };
@@ -54,6 +55,7 @@ static void map_free(struct list_map *m)
 {
     shmseg_list_close(m->list);
     shmseg_close(m->seg);
+    free(m->copy);
     free(m);
     shmfs.nmaps--;
 }
@@ -99,7 +101,8 @@ static void map_forget(struct node *dir, struct open_list *ol)
 }
 
 struct wrap_args {
-    shmseg *seg;
+    void *data;
+    size_t size;
     bool writable;
     shmseg_list **list;
 };
@@ -107,8 +110,43 @@ struct wrap_args {
 static int wrap_fn(void *arg)
 {
     struct wrap_args *a = arg;
-    return shmseg_list_wrap(shmseg_data(a->seg), shmseg_size(a->seg),
-                            a->writable, a->list);
+    return shmseg_list_wrap(a->data, a->size, a->writable, a->list);
+}
+
+/*
+ * The daemon reads and writes a list through a shared mapping, and tmpfs
+ * allocates a page when it is first touched, even by a read: on a full
+ * tmpfs, touching a hole (a list written by a program that sized it and
+ * wrote only its non-zero bytes) is SIGBUS.  So the holes of the segment
+ * @fd are allocated up front (what the first touch would do).  0 when the
+ * mapping is safe to touch, else -errno (-ENOSPC: no room for them).
+ */
+static int fill_holes(int fd, size_t size)
+{
+    off_t hole = lseek(fd, 0, SEEK_HOLE);
+    if (hole < 0 || (size_t)hole >= size)
+        return 0; /* no hole (or no SEEK_HOLE: nothing known to fill) */
+    return fallocate(fd, 0, 0, (off_t)size) < 0 ? -errno : 0;
+}
+
+/* A private, 8-byte aligned copy of the segment @fd's first @size bytes
+ * (read(2) gives a hole's zeros without allocating it); NULL with errno. */
+static void *read_copy(int fd, size_t size)
+{
+    size_t cap = (size + 7) & ~(size_t)7;
+    char *buf = aligned_alloc(8, cap ? cap : 8);
+    if (!buf)
+        return NULL;
+    for (size_t done = 0; done < size;) {
+        ssize_t r = pread(fd, buf + done, size - done, (off_t)done);
+        if (r <= 0) {
+            free(buf);
+            errno = r < 0 ? errno : EBADMSG; /* shrunk under us */
+            return NULL;
+        }
+        done += (size_t)r;
+    }
+    return buf;
 }
 
 /* Attach the list behind folder @dir afresh.  -ENOENT when the name now
@@ -138,17 +176,29 @@ static int map_new(struct node *dir, struct list_map **out)
         shmseg_close(seg);
         return -ENOENT;
     }
-    struct wrap_args a = {seg, writable, &list};
-    err = shmseg_data(seg) ? guard_run_patient(wrap_fn, &a) : -EBADMSG;
+    /* No room for the holes (or no right to fill them): the list is read
+     * from a copy, for this request only, and stores fail with ENOSPC. */
+    void *copy = NULL;
+    struct wrap_args a = {shmseg_data(seg), shmseg_size(seg), writable, &list};
+    if (a.data && fill_holes(shmseg_fd(seg), a.size) < 0) {
+        copy = read_copy(shmseg_fd(seg), a.size);
+        a.data = copy;
+        a.writable = false;
+        err = copy ? 0 : errno == EBADMSG ? -EBADMSG : -errno;
+    }
+    if (err == 0)
+        err = a.data ? guard_run_patient(wrap_fn, &a) : -EBADMSG;
     struct list_map *m = err == 0 ? malloc(sizeof(*m)) : NULL;
     if (!m) {
         if (err == 0)
             shmseg_list_close(list);
         shmseg_close(seg);
+        free(copy);
         return err == -EBADMSG ? -ENOENT : err < 0 ? err : -ENOMEM;
     }
     m->seg = seg;
     m->list = list;
+    m->copy = copy;
     m->users = 1;
     shmfs.nmaps++;
     *out = m;
@@ -188,7 +238,7 @@ static int list_attach(struct node *dir, struct open_list *ol)
         return err;
     }
     pthread_mutex_lock(&shmfs.lock);
-    if (!dir->map) { /* keep it for the next requests */
+    if (!dir->map && !m->copy) { /* keep it for the next requests */
         dir->map = m;
         m->users++;
         m->used = now;
@@ -600,9 +650,9 @@ static int elem_store(struct node *n, struct elem_file *f, const char *buf,
     int err = list_attach(n->list, &ol);
     if (err == 0) {
         struct set_args a = {ol.list, n->index, f->in, f->in_len};
-        err = n->index < shmseg_list_len(ol.list)
-                  ? guard_run_patient(set_text_fn, &a)
-                  : -EIO;
+        err = n->index >= shmseg_list_len(ol.list) ? -EIO
+              : ol.map->copy                         ? -ENOSPC /* map_new */
+                             : guard_run_patient(set_text_fn, &a);
         list_detach(n->list, &ol, err);
     }
     return err == -EBADMSG || err == -ENOENT ? -EIO : err;

@@ -19,6 +19,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -500,7 +501,12 @@ int shmseg_list_create(const shmseg_ns *ns, const char *name,
     err = shmseg_create(ns, name, size, mode, &seg);
     if (err < 0)
         return err;
-    err = new_handle(shmseg_data(seg), n, data_size, true, seg, out);
+    /* The layout below writes every page through the mapping: allocate
+     * them first, so that a full tmpfs is ENOSPC here and not SIGBUS
+     * there. */
+    err = -posix_fallocate(shmseg_fd(seg), 0, (off_t)size);
+    if (err == 0)
+        err = new_handle(shmseg_data(seg), n, data_size, true, seg, out);
     if (err < 0) {
         shmseg_unlink(ns, shmseg_name(seg));
         shmseg_close(seg);

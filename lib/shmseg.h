@@ -80,7 +80,9 @@ typedef struct shmseg shmseg;
  * Errors: -EINVAL (size 0, bad name, @out NULL), -ENAMETOOLONG, -EEXIST
  * (name taken), -EACCES, -ENOSPC, -EFBIG (size beyond what a file can hold),
  * -ENOMEM, and the errors of open(2), ftruncate(2), mmap(2).  On failure no
- * segment is left behind.
+ * segment is left behind.  Like Python's, the segment is sparse: tmpfs
+ * allocates a page when it is first touched, and touching one when the
+ * tmpfs is full raises SIGBUS (write(2) to it gives -ENOSPC instead).
  */
 int shmseg_create(const shmseg_ns *ns, const char *name, size_t size,
                   mode_t mode, shmseg **out);
@@ -279,10 +281,13 @@ int shmseg_list_check_fd(int fd, size_t *n);
 /*
  * Create a list segment holding @values[0..@n) (named @name, or a generated
  * name when NULL), mode as in shmseg_create().  The bytes written are those
- * CPython writes for the same values.
- * Errors: those of shmseg_create(), and -EINVAL (bad value: unknown type,
- * invalid UTF-8 in a str, @values NULL with @n > 0), -EFBIG (a str/bytes of
- * SHMSEG_LIST_MAX_SLOT bytes or more, or a list too large to address).
+ * CPython writes for the same values.  Unlike shmseg_create(), which leaves
+ * a segment sparse as Python does, every page is allocated first: a full
+ * tmpfs gives -ENOSPC (and no segment), never SIGBUS.
+ * Errors: those of shmseg_create() and posix_fallocate(3) (-ENOSPC), and
+ * -EINVAL (bad value: unknown type, invalid UTF-8 in a str, @values NULL
+ * with @n > 0), -EFBIG (a str/bytes of SHMSEG_LIST_MAX_SLOT bytes or more,
+ * or a list too large to address).
  */
 int shmseg_list_create(const shmseg_ns *ns, const char *name,
                        const struct shmseg_value *values, size_t n,
