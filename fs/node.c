@@ -244,6 +244,19 @@ bool node_recent_kind(const struct stat *st, enum node_kind *kind)
     return ok;
 }
 
+fuse_ino_t node_kind_gone(enum node_kind kind, ino_t ino)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    struct node *n = find(kind, ino, 0);
+    fuse_ino_t id = 0;
+    if (n) {
+        n->classified = 0;
+        id = node_id(n);
+    }
+    pthread_mutex_unlock(&shmfs.lock);
+    return id;
+}
+
 fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st)
 {
     pthread_mutex_lock(&shmfs.lock);

@@ -128,6 +128,10 @@ void node_shown(struct node *n, const struct stat *st, bool classified);
  * kind is never shown longer than 1.5 cache times after it was read).
  * Returns false when the segment must be read. */
 bool node_recent_kind(const struct stat *st, enum node_kind *kind);
+/* The segment @ino was just read and is no longer of @kind: the node of
+ * that kind (if any) must not lend its kind to node_recent_kind() again.
+ * Returns its id, or 0 if the kernel knows none. */
+fuse_ino_t node_kind_gone(enum node_kind kind, ino_t ino);
 /* The id of the node of @kind over the segment @st->st_ino if the kernel
  * was told other size, mode or owner than @st's; else 0. */
 fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st);

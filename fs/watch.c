@@ -124,7 +124,10 @@ static void check_kind(const char *name)
      * mid-update only costs the kernel one more lookup. */
     if (seg_stat(name, &st) < 0 || seg_classify(name, &st, false, &kind) < 0)
         return;
-    if (node_find(kind == NODE_LIST ? NODE_SEGMENT : NODE_LIST, st.st_ino))
+    /* The node's kind must not come back from a listing either: a readdir
+     * reusing it (node_recent_kind()) would undo this invalidation. */
+    if (node_kind_gone(kind == NODE_LIST ? NODE_SEGMENT : NODE_LIST,
+                       st.st_ino))
         inval_name(name, NULL);
 }
 
