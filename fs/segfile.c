@@ -404,7 +404,11 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
 {
     int backing;
     int err = file_get(req, n, -1, &backing);
-    if (err == 0 && (fi->flags & O_TRUNC) && ftruncate(n->fd, 0) < 0)
+    if (err < 0) { /* no reference taken (the name is gone, say) */
+        fuse_reply_err(req, -err);
+        return;
+    }
+    if ((fi->flags & O_TRUNC) && ftruncate(n->fd, 0) < 0)
         err = -errno;
     /* Writes served by passthrough never reach the daemon, so the set-ID
      * bits an unprivileged write would clear are cleared when such a
@@ -412,12 +416,12 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
     if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
         kills_setid(req))
         err = kill_setid(n->fd);
-    if (err < 0)
+    if (err < 0) {
         file_put(req, n);
-    if (err < 0)
         fuse_reply_err(req, -err);
-    else
+    } else {
         reply_opened(req, n, backing, fi, NULL);
+    }
 }
 
 struct create_args {
