@@ -207,6 +207,8 @@ int main(int argc, char **argv)
     char *mopts = NULL;
     int status = 1;
 
+    if (reaper_argv(argc, argv))
+        return reaper_main(argc, argv);
     memset(&opts, 0, sizeof(opts));
     if (split_args(argc, argv, &args, &dir) != 0) {
         usage(stderr);
@@ -267,6 +269,8 @@ int main(int argc, char **argv)
         openlog("shmfs", LOG_PID, LOG_DAEMON);
         use_syslog = true;
     }
+    /* Before any thread: it forks. */
+    reaper_start(opts.mountpoint);
     /* Threads only after daemonizing: fork keeps none of them. */
     int err = watch_start();
     if (err < 0) {
@@ -276,6 +280,7 @@ int main(int argc, char **argv)
     }
     int rc = serve(se, &opts);
     watch_stop();
+    reaper_stop();
     /* A signal ends the loop with its number: that is a clean stop. */
     status = (rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP) ? 0
                                                                         : 1;

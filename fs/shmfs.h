@@ -11,6 +11,8 @@
  *   guard.c     turns SIGBUS from a segment shrunk under us into -EIO
  *   cred.c      create, unlink and rename as the caller
  *   watch.c     inotify on the shm directory: invalidates the kernel's caches
+ *   reaper.c    a helper process that aborts the connection of a daemon
+ *               killed without unmounting (so no caller stays stuck)
  *   compat.c    FUSE passthrough on every libfuse version (the only file
  *               that knows which one)
  */
@@ -270,6 +272,16 @@ int guard_run(int (*fn)(void *), void *arg);
 /* --- watch.c -------------------------------------------------------------- */
 int watch_start(void);
 void watch_stop(void);
+
+/* --- reaper.c ------------------------------------------------------------- */
+/* Start the process that aborts this mount's FUSE connection if the daemon
+ * dies without unmounting (@mountpoint: absolute, as mounted). */
+void reaper_start(const char *mountpoint);
+/* A clean stop: the reaper exits without touching the connection. */
+void reaper_stop(void);
+/* True when this process was started as the reaper; run reaper_main(). */
+bool reaper_argv(int argc, char **argv);
+int reaper_main(int argc, char **argv);
 
 /* --- ops.c ---------------------------------------------------------------- */
 extern const struct fuse_lowlevel_ops shmfs_ops;
