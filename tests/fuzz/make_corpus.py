@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Seed corpora for the fuzz targets, written into DIR/fuzz_list and
-DIR/fuzz_parse: ShareableLists as CPython lays them out (made with CPython
-itself, copied, and unlinked at once), and element texts of every type.
+"""Seed corpora for the fuzz targets, written into DIR/fuzz_list,
+DIR/fuzz_parse and DIR/fuzz_view: ShareableLists as CPython lays them out
+(made with CPython itself, copied, and unlinked at once), element texts of
+every type, and those lists again in fuzz_view's input format (see
+fuzz_view.c) with a few stores each.
 
 Usage: /usr/bin/python3 make_corpus.py DIR
 """
 import hashlib
 import os
+import struct
 import sys
 from multiprocessing.shared_memory import ShareableList
 
@@ -31,6 +34,12 @@ TEXTS = {
 }
 
 
+# fuzz_view's input header: flags (bit 0: read-only), element index, text
+# length, as struct "<BHH".
+VIEW_HEADER = "<BHH"
+VIEW_RDONLY = 1
+
+
 def save(folder, data):
     os.makedirs(folder, exist_ok=True)
     name = hashlib.sha1(data).hexdigest()
@@ -38,19 +47,54 @@ def save(folder, data):
         f.write(data)
 
 
-def main():
-    out = sys.argv[1]
+def type_code(value):
+    """The element type as fuzz_parse's first byte and TEXTS number it
+    (enum shmseg_type's order)."""
+    if value is None:
+        return 5
+    for code, kind in ((2, bool), (0, int), (1, float), (3, str)):
+        if isinstance(value, kind):
+            return code
+    return 4
+
+
+def view_input(flags, index, text, segment):
+    return struct.pack(VIEW_HEADER, flags, index, len(text)) + text + segment
+
+
+def view_inputs(values, segment):
+    """fuzz_view inputs around one list: at its first, middle and last
+    element every text TEXTS has for the element's type (valid or not), and
+    one store each that is read-only, past the end, and too long for any
+    slot."""
+    n = len(values)
+    for i in sorted({0, n // 2, n - 1}) if n else []:
+        for text in TEXTS[type_code(values[i])]:
+            yield view_input(0, i, text, segment)
+    yield view_input(VIEW_RDONLY, 0, b"1\n", segment)
+    yield view_input(0, n, b"1\n", segment)
+    yield view_input(0, 0, b"x" * 40 + b"\n", segment)
+
+
+def write_corpus(out):
     prefix = "shmfs_corpus_%d_" % os.getpid()
     for i, values in enumerate(LISTS):
         sl = ShareableList(values, name=prefix + str(i))
         try:
-            save(os.path.join(out, "fuzz_list"), bytes(sl.shm.buf))
+            segment = bytes(sl.shm.buf)
         finally:
             sl.shm.close()
             sl.shm.unlink()
+        save(os.path.join(out, "fuzz_list"), segment)
+        for data in view_inputs(values, segment):
+            save(os.path.join(out, "fuzz_view"), data)
     for code, texts in TEXTS.items():
         for t in texts:
             save(os.path.join(out, "fuzz_parse"), bytes([code]) + t)
+
+
+def main():
+    write_corpus(sys.argv[1])
 
 
 if __name__ == "__main__":
