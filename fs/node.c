@@ -261,11 +261,23 @@ fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st)
 {
     pthread_mutex_lock(&shmfs.lock);
     struct node *n = find(kind, st->st_ino, 0);
-    bool changed = n && (n->shown_size != st->st_size ||
-                         n->shown_mode != st->st_mode ||
-                         n->shown_uid != st->st_uid ||
-                         n->shown_gid != st->st_gid);
-    fuse_ino_t id = changed ? node_id(n) : 0;
+    fuse_ino_t id = 0;
+    if (n) {
+        bool changed = !n->seen || n->seen_size != st->st_size ||
+                       n->seen_mode != st->st_mode ||
+                       n->seen_uid != st->st_uid ||
+                       n->seen_gid != st->st_gid ||
+                       n->shown_size != st->st_size ||
+                       n->shown_mode != st->st_mode ||
+                       n->shown_uid != st->st_uid ||
+                       n->shown_gid != st->st_gid;
+        n->seen = true;
+        n->seen_size = st->st_size;
+        n->seen_mode = st->st_mode;
+        n->seen_uid = st->st_uid;
+        n->seen_gid = st->st_gid;
+        id = changed ? node_id(n) : 0;
+    }
     pthread_mutex_unlock(&shmfs.lock);
     return id;
 }

@@ -66,6 +66,15 @@ struct node {
     mode_t shown_mode;
     uid_t shown_uid;
     gid_t shown_gid;
+    /* What watch.c last saw of the segment (seen: it has seen it).  The
+     * kernel may keep an older reply than the last one computed (it drops
+     * a reply to a request sent before the one it applied last), so what
+     * was shown alone cannot tell that the kernel is up to date. */
+    bool seen;
+    off_t seen_size;
+    mode_t seen_mode;
+    uid_t seen_uid;
+    gid_t seen_gid;
     time_t classified; /* CLOCK_MONOTONIC s of the last real look at the
                           bytes that gave this node's kind (readdir reuse) */
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
@@ -135,7 +144,9 @@ bool node_recent_kind(const struct stat *st, enum node_kind *kind);
  * Returns its id, or 0 if the kernel knows none. */
 fuse_ino_t node_kind_gone(enum node_kind kind, ino_t ino);
 /* The id of the node of @kind over the segment @st->st_ino if the kernel
- * was told other size, mode or owner than @st's; else 0. */
+ * may hold other size, mode or owner than @st's (it was told so, or they
+ * changed since the last call, or this is the first); else 0.  Records
+ * @st as seen. */
 fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st);
 /* Drop @n kernel references (forget). */
 void node_forget(struct node *n, uint64_t count);

@@ -97,10 +97,11 @@ static void inval_name(const char *name, void *arg)
 }
 
 /* Drop the cached attributes of every node over the segment @name whose
- * size, mode or owner changed since the kernel was told.  Times alone do
- * not count: every write through the mount would otherwise cost its writer
- * a refetch (and the kernel's security.capability check) on the next
- * write; the kernel sees new times when its attributes time out. */
+ * size, mode or owner changed (since this thread last looked, or from what
+ * the kernel was told: see node_find_changed()).  Times alone do not
+ * count: every write through the mount would otherwise cost its writer a
+ * refetch (and the kernel's security.capability check) on the next write;
+ * the kernel sees new times when its attributes time out. */
 static void inval_attrs(const char *name)
 {
     static const enum node_kind kinds[] = {NODE_SEGMENT, NODE_LIST, NODE_RAW};
