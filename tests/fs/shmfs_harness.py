@@ -18,7 +18,9 @@ What the harness guarantees, whatever happens to a test:
     directory it made is removed, and every /dev/shm entry named
     shmfs_test_<pid>_* is removed - at normal exit, on an exception, and on
     SIGTERM/SIGINT (the signal is handled on a watchdog thread, so even a
-    test stuck inside a FUSE request is cleaned up);
+    test stuck inside a FUSE request is cleaned up); a killed daemon that
+    cannot finish exiting gets its FUSE connection aborted
+    (abort_fuse_connection), which frees every process stuck on it;
   - a test that runs past its time limit gets its daemons SIGKILLed (which
     fails every FUSE request it is stuck in) and is reported as failed;
   - a daemon that died during a test, exited non-zero after a clean unmount,
@@ -44,6 +46,7 @@ import traceback
 from multiprocessing import resource_tracker, shared_memory
 
 SHMFS = None          # path of the daemon, set by run()
+WRAPPER = ()          # argv prefix the daemon runs under (Mount(wrapper=))
 PID = os.getpid()
 PREFIX = "shmfs_test_%d_" % PID
 REAL_SHM = "/dev/shm"
@@ -282,6 +285,40 @@ def force_unmount(path):
     return not _is_fuse(path)
 
 
+def fuse_connection(path):
+    """/sys/fs/fuse/connections/N of the FUSE mount at path (N is the
+    kernel's dev_t of the mount), or None."""
+    e = mount_entry(path, None)
+    if e is None or not e["fstype"].startswith("fuse"):
+        return None
+    major, minor = (int(x) for x in e["majmin"].split(":"))
+    return "/sys/fs/fuse/connections/%d" % ((major << 20) | minor)
+
+
+def abort_fuse_connection(conn):
+    """Abort a FUSE connection (echo 1 > conn/abort): every request
+    waiting on it fails at once.  This frees processes stuck on a daemon
+    that cannot finish exiting (a SIGKILLed daemon with a thread blocked
+    in the kernel).  Mounts fusectl for the moment if it is not mounted.
+    Returns True if the connection was aborted."""
+    if conn is None:
+        return False
+    base = os.path.dirname(conn)
+    mounted = False
+    if not os.path.exists(conn) and not is_mounted(base, "fusectl"):
+        mounted = subprocess.run(["mount", "-t", "fusectl", "none", base],
+                                 capture_output=True).returncode == 0
+    try:
+        with open(os.path.join(conn, "abort"), "w") as f:
+            f.write("1")
+        return True
+    except OSError:
+        return False
+    finally:
+        if mounted:
+            subprocess.run(["umount", base], capture_output=True)
+
+
 def _is_fuse(path):
     e = mount_entry(path, None)
     return e is not None and e["fstype"].startswith("fuse")
@@ -342,7 +379,9 @@ class Mount:
     (mode 1777 on tmpfs).  Options: foreground (the daemon stays in front,
     default; -f is passed unless pass_f=False), debug (-d),
     allow_other (-o allow_other), opts (more -o options), extra_args,
-    use_shm_dir_flag (False: no --shm-dir, the default /dev/shm).
+    use_shm_dir_flag (False: no --shm-dir, the default /dev/shm),
+    wrapper (a command the daemon runs under, e.g. ["valgrind", ...];
+    default: the module's WRAPPER).
 
     m.mnt is the mountpoint, m.shm the shm directory, m.pid the daemon,
     m.path(name) / m.shm_path(name) join names.  Leaving the `with` block
@@ -353,7 +392,9 @@ class Mount:
     def __init__(self, shm_dir=None, foreground=True, debug=False,
                  allow_other=False, opts=(), extra_args=(),
                  use_shm_dir_flag=True, mountpoint=None, start=True,
-                 pass_f=None, shm_arg=None, cwd=None, user=None):
+                 pass_f=None, shm_arg=None, cwd=None, user=None,
+                 wrapper=None):
+        self.wrapper = list(WRAPPER if wrapper is None else wrapper)
         self.shm = shm_dir if shm_dir is not None else new_shm_dir()
         self.mnt = mountpoint or new_dir("m")
         self.foreground = foreground
@@ -388,7 +429,7 @@ class Mount:
         return os.path.join(self.shm, *names)
 
     def argv(self):
-        a = [SHMFS]
+        a = self.wrapper + [SHMFS]
         if self.use_shm_dir_flag:
             a += ["--shm-dir", self.shm_arg]
         if self.pass_f:
@@ -578,12 +619,19 @@ def emergency_cleanup():
             except ProcessLookupError:
                 pass
     for m in mounts:
+        conn = fuse_connection(m.mnt)
         force_unmount(m.mnt)
         if m.proc is not None:
             try:
                 m.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                pass
+                # killed but not gone: a thread blocked in the kernel on
+                # the connection; aborting it frees everyone
+                if abort_fuse_connection(conn):
+                    try:
+                        m.proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
         with _lock:
             if m in _live_mounts:
                 _live_mounts.remove(m)

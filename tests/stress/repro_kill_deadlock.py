@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""repro_kill_deadlock.py - a SIGKILLed daemon that cannot die.
+
+    repro_kill_deadlock.py SHMFS
+
+The daemon's inotify thread tells the kernel to drop a name
+(fuse_lowlevel_notify_inval_entry on the mount root).  In the kernel that
+takes the root directory's inode lock, uninterruptibly.  While a process
+renames on the mount (it holds that lock until the daemon answers), the
+notification waits for the answer.  If the daemon is SIGKILLed then, its
+request threads die, but the notifying thread stays blocked in the
+kernel, so the process never finishes exiting, /dev/fuse is never closed,
+the connection is never aborted, and the renamer never gets its answer:
+the daemon is an unkillable zombie, every process that touches the mount
+hangs in D state, and a new mount cannot be made there.  Only
+`echo 1 > /sys/fs/fuse/connections/N/abort` (root) frees them.
+
+To hit the window every time, the daemon serves on one thread (-s) and
+that thread is held with ptrace (PTRACE_SEIZE + PTRACE_INTERRUPT) while
+the renamer and the notification line up; tests/stress/stress.py --kill
+hit the same window at random (2 runs in 15).  The test fails when the
+SIGKILLed daemon has not exited within 5 s; it then aborts the connection
+itself so that nothing stays stuck.  Fixed by fs/reaper.c (2a11574); kept
+as a regression test (skipped where ptrace is not allowed).
+"""
+import ctypes
+import os
+import signal
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "fs"))
+import shmfs_harness as H  # noqa: E402
+
+libc = ctypes.CDLL(None, use_errno=True)
+PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+WALL = 0x40000000
+
+
+def ptrace(req, tid):
+    if libc.ptrace(req, tid, None, None) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def stacks(pid):
+    out = []
+    for t in sorted(os.listdir("/proc/%d/task" % pid)):
+        try:
+            with open("/proc/%d/task/%s/stack" % (pid, t)) as f:
+                top = f.readline().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        out.append("thread %s %s %s" % (t, state, top))
+    return out
+
+
+@H.mount_with(extra_args=["-s"])
+def test_sigkill_while_a_rename_waits(m):
+    H.write_file(m.shm_path("x"), b"x")
+    os.close(os.open(m.path("a"), os.O_CREAT | os.O_RDWR, 0o600))
+    os.stat(m.path("x"))
+    conn = H.fuse_connection(m.mnt)
+    # hold the daemon's only request thread (the main thread with -s)
+    try:
+        ptrace(PTRACE_SEIZE, m.pid)
+    except OSError as e:
+        raise H.Skip("cannot ptrace the daemon: %s" % e.strerror)
+    ptrace(PTRACE_INTERRUPT, m.pid)
+    os.waitpid(m.pid, WALL)
+    renamer = os.fork()
+    if renamer == 0:            # holds the root's lock until answered
+        try:
+            os.rename(m.path("a"), m.path("b"))
+        finally:
+            os._exit(0)
+    time.sleep(0.2)
+    os.unlink(m.shm_path("x"))  # inotify: the daemon drops the entry "x"
+    time.sleep(0.3)             # the notifying thread waits for the lock
+    H.note("before the kill: %s" % "; ".join(stacks(m.pid)))
+    m.expect_dead = True
+    os.kill(m.pid, signal.SIGKILL)
+    try:
+        ptrace(PTRACE_DETACH, m.pid)
+    except OSError:
+        pass
+    died = m.wait_exit(5) is not None
+    if not died:
+        H.note("5 s after SIGKILL: %s" % "; ".join(stacks(m.pid)))
+        H.abort_fuse_connection(conn)
+        H.note("aborted %s: the daemon exited %s" % (
+            conn, "at once" if m.wait_exit(5) is not None else "not even "
+            "then"))
+    os.waitpid(renamer, 0)
+    H.check(died, "the SIGKILLed daemon did not exit within 5 s")
+
+
+if __name__ == "__main__":
+    H.run(globals())
