@@ -269,8 +269,7 @@ int main(int argc, char **argv)
         openlog("shmfs", LOG_PID, LOG_DAEMON);
         use_syslog = true;
     }
-    /* Before any thread: it forks. */
-    reaper_start(opts.mountpoint);
+    reaper_start(opts.mountpoint, use_syslog);
     /* Threads only after daemonizing: fork keeps none of them. */
     int err = watch_start();
     if (err < 0) {

@@ -11,13 +11,21 @@
  * the rename is never answered: the caller, the daemon and everyone who
  * touches the mount hang until the connection is aborted by hand.
  *
- * So the daemon starts a small process of its own (this file, run as
- * "shmfs-reaper" through /proc/self/exe, so that it shares none of the
- * daemon's memory, fds or mappings).  It waits for its parent's main
- * thread to end (PR_SET_PDEATHSIG).  A daemon that stops cleanly tells it
- * first (SIGUSR1) and it just exits; otherwise it aborts the connection
- * through fusectl (/sys/fs/fuse/connections/N/abort, mounting fusectl
- * there if it is not), exactly what the kernel does when the fd closes.
+ * So the daemon opens the connection's abort file in fusectl
+ * (/sys/fs/fuse/connections/N/abort, mounting fusectl there if it is not)
+ * while the connection is certainly its own, and starts a small process,
+ * "shmfs-reaper" (the daemon's executable again, so that it shares none of
+ * the daemon's memory, fds or mappings), that holds that file (fd 3) and
+ * waits for the daemon's main thread to end (PR_SET_PDEATHSIG, REAPER_SIG).
+ * A daemon that stops cleanly tells it first (SIGUSR1) and it just exits;
+ * otherwise it writes the abort, exactly what the kernel does when the
+ * daemon's fd closes.  A write after the connection has gone does nothing.
+ * SIGTERM, SIGINT and SIGHUP (pkill, a service manager stopping the whole
+ * group) only make it exit.
+ *
+ * The daemon keeps the abort file too: a clean stop whose watcher thread is
+ * stuck in that same kernel wait (a rename left unanswered when the loop
+ * ended) aborts the connection itself (reaper_abort()).
  */
 #include "shmfs.h"
 
@@ -31,12 +39,17 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define REAPER_ARGV0 "shmfs-reaper"
 #define FUSECTL_DIR "/sys/fs/fuse/connections"
 
+#define REAPER_SIG SIGUSR2 /* the parent-death signal: abort */
+#define REAPER_FD 3
+
 static pid_t reaper_pid = -1;
+static int abort_fd = -1; /* the daemon's own copy (reaper_abort()) */
 
 /* Octal escapes (\040) of /proc/self/mountinfo, in place. */
 static void unescape(char *s)
@@ -82,8 +95,9 @@ static unsigned long connection_of(const char *mountpoint)
     return conn;
 }
 
-/* Abort connection @conn if it is still there; mounts fusectl if needed. */
-static void abort_connection(unsigned long conn, pid_t daemon)
+/* Open the abort file of connection @conn, mounting fusectl if it is not
+ * (root only).  Returns the fd or -errno. */
+static int open_abort(unsigned long conn)
 {
     char path[64];
     snprintf(path, sizeof(path), FUSECTL_DIR "/%lu/abort", conn);
@@ -91,14 +105,7 @@ static void abort_connection(unsigned long conn, pid_t daemon)
     if (fd < 0 && errno == ENOENT &&
         mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
         fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return; /* gone with the daemon's fd, or not ours to abort */
-    if (write(fd, "1", 1) == 1)
-        fprintf(stderr,
-                "shmfs: daemon %d ended without unmounting; its FUSE "
-                "connection %lu was aborted so that no caller stays stuck\n",
-                (int)daemon, conn);
-    close(fd);
+    return fd < 0 ? -errno : fd;
 }
 
 int reaper_main(int argc, char **argv)
@@ -106,66 +113,117 @@ int reaper_main(int argc, char **argv)
     if (argc != 3 || strcmp(argv[0], REAPER_ARGV0) != 0)
         return 2;
     pid_t daemon = (pid_t)strtol(argv[1], NULL, 10);
-    unsigned long conn = strtoul(argv[2], NULL, 10);
-    /* SIGTERM (the parent-death signal) and SIGUSR1 were blocked before
-     * the exec, so neither can be lost. */
+    bool use_syslog = strcmp(argv[2], "syslog") == 0;
+    prctl(PR_SET_NAME, REAPER_ARGV0); /* pkill -x shmfs is for the daemon */
+    /* These were blocked before the exec, so none can be lost. */
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
+    sigaddset(&set, REAPER_SIG);
     sigaddset(&set, SIGUSR1);
-    for (;;) {
-        struct timespec second = {1, 0};
-        int sig = sigtimedwait(&set, NULL, &second);
-        if (sig == SIGUSR1)
-            return 0; /* a clean stop: the daemon unmounts itself */
-        /* SIGTERM, or the parent went before PR_SET_PDEATHSIG was set. */
-        if (sig == SIGTERM || getppid() != daemon) {
-            abort_connection(conn, daemon);
-            return 0;
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* The daemon went before PR_SET_PDEATHSIG was set: no signal comes. */
+    int sig = getppid() != daemon ? REAPER_SIG : sigwaitinfo(&set, NULL);
+    if (sig != REAPER_SIG)
+        return 0; /* a clean stop, or told to go */
+#define ABORTED_MSG                                                        \
+    "daemon %d ended without unmounting: its FUSE connection was aborted, " \
+    "so that no caller stays stuck"
+    if (write(REAPER_FD, "1", 1) == 1) {
+        if (use_syslog) {
+            openlog("shmfs", LOG_PID, LOG_DAEMON);
+            syslog(LOG_NOTICE, ABORTED_MSG, (int)daemon);
+        } else {
+            fprintf(stderr, "shmfs: " ABORTED_MSG "\n", (int)daemon);
         }
     }
+    return 0;
 }
 
-void reaper_start(const char *mountpoint)
+/* In the forked child: keep only the abort file (as REAPER_FD) and the
+ * pipe's write end, and become the reaper.  Reports a failure on @wfd. */
+static void exec_reaper(const char *exe, char *pid_arg, bool use_syslog,
+                        int wfd)
+{
+    prctl(PR_SET_PDEATHSIG, REAPER_SIG);
+    /* Out of REAPER_FD's way, still close-on-exec. */
+    int w = fcntl(wfd, F_DUPFD_CLOEXEC, REAPER_FD + 1);
+    int err = w < 0 ? errno : 0;
+    if (err == 0 && abort_fd == REAPER_FD)
+        err = fcntl(REAPER_FD, F_SETFD, 0) < 0 ? errno : 0;
+    else if (err == 0)
+        err = dup2(abort_fd, REAPER_FD) < 0 ? errno : 0;
+    if (err == 0) {
+        /* /dev/fuse above all must go: it would keep the connection. */
+        for (int fd = REAPER_FD + 1; fd < w; fd++)
+            close(fd);
+        closefrom(w + 1);
+        char *const args[] = {REAPER_ARGV0, pid_arg,
+                              use_syslog ? "syslog" : "stderr", NULL};
+        execv(exe, args);
+        err = errno;
+    }
+    if (w >= 0 && write(w, &err, sizeof(err)) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+void reaper_start(const char *mountpoint, bool use_syslog)
 {
     unsigned long conn = connection_of(mountpoint);
-    if (conn == 0) {
-        shmfs_log("cannot find the connection of %s: a SIGKILLed daemon "
-                  "may need `echo 1 > %s/N/abort`",
-                  mountpoint, FUSECTL_DIR);
+    abort_fd = conn ? open_abort(conn) : -ENOENT;
+    if (abort_fd < 0) {
+        shmfs_log("cannot open the abort file of this mount's FUSE "
+                  "connection (%s): if this daemon is killed while a "
+                  "request waits, `echo 1 > %s/N/abort` frees the callers",
+                  strerror(-abort_fd), FUSECTL_DIR);
         return;
     }
-    char pid_arg[24], conn_arg[24];
+    char pid_arg[24];
     snprintf(pid_arg, sizeof(pid_arg), "%d", (int)getpid());
-    snprintf(conn_arg, sizeof(conn_arg), "%lu", conn);
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &set, &old);
     /* The path, not /proc/self/exe itself: under valgrind that is
      * valgrind (whose readlink gives the daemon's path). */
     char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe));
+    if (len <= 0 || (size_t)len >= sizeof(exe)) {
+        shmfs_log("cannot find this program's path: no reaper");
+        return;
+    }
+    exe[len] = '\0';
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, REAPER_SIG);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    /* Tells the daemon whether the exec worked (closed by it: yes). */
+    int pfd[2] = {-1, -1}, err = 0;
     pid_t pid = -1;
-    if (len > 0) {
-        exe[len] = '\0';
-        pid = fork();
+    if (pipe2(pfd, O_CLOEXEC) < 0 || (pid = fork()) < 0)
+        err = errno;
+    if (pid == 0)
+        exec_reaper(exe, pid_arg, use_syslog, pfd[1]);
+    if (pid > 0) {
+        close(pfd[1]);
+        /* Signals still blocked: no EINTR. */
+        if (read(pfd[0], &err, sizeof(err)) == sizeof(err))
+            waitpid(pid, NULL, 0);
+        else
+            reaper_pid = pid;
+    } else if (pfd[1] >= 0) {
+        close(pfd[1]);
     }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        closefrom(3); /* /dev/fuse above all: it would keep the connection */
-        char *const args[] = {REAPER_ARGV0, pid_arg, conn_arg, NULL};
-        execv(exe, args);
-        _exit(127);
-    }
+    if (pfd[0] >= 0)
+        close(pfd[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0)
-        shmfs_log("cannot start the reaper (%s): a SIGKILLed daemon may "
-                  "need `echo 1 > %s/%lu/abort`",
-                  strerror(errno), FUSECTL_DIR, conn);
-    else
-        reaper_pid = pid;
+    if (reaper_pid < 0)
+        shmfs_log("cannot start the reaper (%s): if this daemon is killed "
+                  "while a request waits, `echo 1 > %s/N/abort` frees the "
+                  "callers",
+                  strerror(err), FUSECTL_DIR);
 }
 
 void reaper_stop(void)
@@ -175,6 +233,14 @@ void reaper_stop(void)
         waitpid(reaper_pid, NULL, 0);
         reaper_pid = -1;
     }
+    if (abort_fd >= 0)
+        close(abort_fd);
+    abort_fd = -1;
+}
+
+bool reaper_abort(void)
+{
+    return abort_fd >= 0 && write(abort_fd, "1", 1) == 1;
 }
 
 bool reaper_argv(int argc, char **argv)

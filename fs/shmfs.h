@@ -286,10 +286,14 @@ void watch_stop(void);
 
 /* --- reaper.c ------------------------------------------------------------- */
 /* Start the process that aborts this mount's FUSE connection if the daemon
- * dies without unmounting (@mountpoint: absolute, as mounted). */
-void reaper_start(const char *mountpoint);
+ * dies without unmounting (@mountpoint: absolute, as mounted; @use_syslog:
+ * where it reports).  Before any thread: it forks. */
+void reaper_start(const char *mountpoint, bool use_syslog);
 /* A clean stop: the reaper exits without touching the connection. */
 void reaper_stop(void);
+/* Abort this mount's connection from the daemon itself (every request in
+ * flight fails); false when it cannot. */
+bool reaper_abort(void);
 /* True when this process was started as the reaper; run reaper_main(). */
 bool reaper_argv(int argc, char **argv);
 int reaper_main(int argc, char **argv);

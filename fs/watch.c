@@ -11,10 +11,12 @@
  * One change has no event: a segment becoming a ShareableList (or ceasing
  * to be one) when its bytes are written through a mapping, as Python does
  * right after it sizes a new list's segment.  So every size change also
- * queues two later looks at the segment's kind (after CHECK1_MS and
- * CHECK2_MS); when the kind differs from the node the kernel holds, its
- * entry is dropped.  Any other such change shows when the kernel's entry
- * times out (shmfs.timeout).
+ * queues three later looks at the segment's kind (after CHECK1_MS,
+ * CHECK2_MS and CHECK3_MS); when the kind differs from the node the kernel
+ * holds, its entry is dropped.  The 100 ms look also puts right a listing
+ * or lookup that read the bytes before the layout and was answered after
+ * the folder was shown.  Any other such change shows when the kernel's
+ * entry times out (shmfs.timeout).
  *
  * The thread also wakes once a second to let list folders drop the lists
  * they keep mapped once idle (list_maps_sweep()).
@@ -38,7 +40,9 @@
  * threads serving requests. */
 #define BATCH_MS 10
 #define CHECK1_MS 20
-#define CHECK2_MS 500
+#define CHECK2_MS 100
+#define CHECK3_MS 500
+#define NQUEUES 3
 #define QUEUE_LEN 8192 /* per delay; past that the timeout catches up */
 
 static int inotify_fd = -1, stop_fd = -1;
@@ -55,8 +59,9 @@ struct check_queue {
     size_t head, len;
     long delay_ms;
 };
-static struct check_queue queues[2] = {{.delay_ms = CHECK1_MS},
-                                       {.delay_ms = CHECK2_MS}};
+static struct check_queue queues[NQUEUES] = {{.delay_ms = CHECK1_MS},
+                                             {.delay_ms = CHECK2_MS},
+                                             {.delay_ms = CHECK3_MS}};
 
 static long ms_until(const struct timespec *due, const struct timespec *now)
 {
@@ -66,7 +71,7 @@ static long ms_until(const struct timespec *due, const struct timespec *now)
 
 static void queue_check(const char *name, const struct timespec *now)
 {
-    for (size_t q = 0; q < 2; q++) {
+    for (size_t q = 0; q < NQUEUES; q++) {
         struct check_queue *cq = &queues[q];
         struct check *c =
             cq->len ? &cq->items[(cq->head + cq->len - 1) % QUEUE_LEN] : NULL;
@@ -138,7 +143,7 @@ static int run_checks(void)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long next = -1;
-    for (size_t q = 0; q < 2; q++) {
+    for (size_t q = 0; q < NQUEUES; q++) {
         struct check_queue *cq = &queues[q];
         while (cq->len) {
             struct check *c = &cq->items[cq->head];
@@ -159,7 +164,7 @@ static int run_checks(void)
 
 static void drop_checks(void)
 {
-    for (size_t q = 0; q < 2; q++) {
+    for (size_t q = 0; q < NQUEUES; q++) {
         for (; queues[q].len; queues[q].len--) {
             free(queues[q].items[queues[q].head].name);
             queues[q].head = (queues[q].head + 1) % QUEUE_LEN;
@@ -261,12 +266,29 @@ fail:
     return err;
 }
 
+/* Join the watcher within @seconds; false if it is still running. */
+static bool joined_within(int seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    return pthread_timedjoin_np(thread, NULL, &until) == 0;
+}
+
 void watch_stop(void)
 {
     if (running) {
         uint64_t one = 1;
-        if (write(stop_fd, &one, sizeof(one)) == sizeof(one))
-            pthread_join(thread, NULL);
+        if (write(stop_fd, &one, sizeof(one)) == sizeof(one) &&
+            !joined_within(2)) {
+            /* Stuck in the kernel: an entry invalidation waits for the
+             * root's lock, which a request the stopped loop will never
+             * answer holds (a rename).  Failing it frees the thread. */
+            shmfs_log("the watcher is stuck behind an unanswered request: "
+                      "aborting the connection");
+            if (reaper_abort())
+                pthread_join(thread, NULL);
+        }
         running = false;
     }
     drop_checks();
