@@ -105,12 +105,18 @@ struct wrap_args {
     size_t size;
     bool writable;
     shmseg_list **list;
+    int copy_fd; /* >= 0: data is a copy, read afresh from it at each try */
 };
+
+static int read_into(int fd, char *buf, size_t size);
 
 static int wrap_fn(void *arg)
 {
     struct wrap_args *a = arg;
-    return shmseg_list_wrap(a->data, a->size, a->writable, a->list);
+    /* A copy caught mid-store would never change: read it again. */
+    int err = a->copy_fd >= 0 ? read_into(a->copy_fd, a->data, a->size) : 0;
+    return err < 0 ? err
+                   : shmseg_list_wrap(a->data, a->size, a->writable, a->list);
 }
 
 /*
@@ -126,27 +132,26 @@ static int fill_holes(int fd, size_t size)
     off_t hole = lseek(fd, 0, SEEK_HOLE);
     if (hole < 0 || (size_t)hole >= size)
         return 0; /* no hole (or no SEEK_HOLE: nothing known to fill) */
-    return fallocate(fd, 0, 0, (off_t)size) < 0 ? -errno : 0;
+    int err;
+    do /* tmpfs gives up on a pending signal */
+        err = fallocate(fd, 0, 0, (off_t)size) < 0 ? -errno : 0;
+    while (err == -EINTR);
+    return err;
 }
 
-/* A private, 8-byte aligned copy of the segment @fd's first @size bytes
- * (read(2) gives a hole's zeros without allocating it); NULL with errno. */
-static void *read_copy(int fd, size_t size)
+/* The segment @fd's first @size bytes into @buf (read(2) gives a hole's
+ * zeros without allocating it).  -EBADMSG when it is shorter now. */
+static int read_into(int fd, char *buf, size_t size)
 {
-    size_t cap = (size + 7) & ~(size_t)7;
-    char *buf = aligned_alloc(8, cap ? cap : 8);
-    if (!buf)
-        return NULL;
     for (size_t done = 0; done < size;) {
         ssize_t r = pread(fd, buf + done, size - done, (off_t)done);
-        if (r <= 0) {
-            free(buf);
-            errno = r < 0 ? errno : EBADMSG; /* shrunk under us */
-            return NULL;
-        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EBADMSG;
         done += (size_t)r;
     }
-    return buf;
+    return 0;
 }
 
 /* Attach the list behind folder @dir afresh.  -ENOENT when the name now
@@ -176,15 +181,19 @@ static int map_new(struct node *dir, struct list_map **out)
         shmseg_close(seg);
         return -ENOENT;
     }
-    /* No room for the holes (or no right to fill them): the list is read
-     * from a copy, for this request only, and stores fail with ENOSPC. */
+    /* No room for the holes: the list is read from a copy, for this
+     * request only, and stores fail with ENOSPC.  (Any other failure to
+     * fill them - a read-only fd, no fallocate - leaves the mapping, whose
+     * SIGBUS on a full tmpfs the guard turns into EIO.) */
     void *copy = NULL;
-    struct wrap_args a = {shmseg_data(seg), shmseg_size(seg), writable, &list};
-    if (a.data && fill_holes(shmseg_fd(seg), a.size) < 0) {
-        copy = read_copy(shmseg_fd(seg), a.size);
+    struct wrap_args a = {shmseg_data(seg), shmseg_size(seg), writable, &list,
+                          -1};
+    if (a.data && fill_holes(shmseg_fd(seg), a.size) == -ENOSPC) {
+        copy = aligned_alloc(8, (a.size + 7) & ~(size_t)7);
         a.data = copy;
         a.writable = false;
-        err = copy ? 0 : errno == EBADMSG ? -EBADMSG : -errno;
+        a.copy_fd = shmseg_fd(seg);
+        err = copy ? 0 : -ENOMEM;
     }
     if (err == 0)
         err = a.data ? guard_run_patient(wrap_fn, &a) : -EBADMSG;

@@ -504,7 +504,9 @@ int shmseg_list_create(const shmseg_ns *ns, const char *name,
     /* The layout below writes every page through the mapping: allocate
      * them first, so that a full tmpfs is ENOSPC here and not SIGBUS
      * there. */
-    err = -posix_fallocate(shmseg_fd(seg), 0, (off_t)size);
+    do /* tmpfs gives up on a pending signal */
+        err = -posix_fallocate(shmseg_fd(seg), 0, (off_t)size);
+    while (err == -EINTR);
     if (err == 0)
         err = new_handle(shmseg_data(seg), n, data_size, true, seg, out);
     if (err < 0) {
