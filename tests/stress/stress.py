@@ -317,6 +317,7 @@ class Worker:
         self.files = {}         # name -> bytearray
         self.modes = {}
         self.live = {}          # name -> [mmap, fd or None, length]
+        self.sized_outside = set()  # names last resized outside the mount
         self.seq = 0
         self.t0 = time.monotonic()
         self.hist = {}
