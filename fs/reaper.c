@@ -124,7 +124,9 @@ int reaper_main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     /* The daemon went before PR_SET_PDEATHSIG was set: no signal comes. */
-    int sig = getppid() != daemon ? REAPER_SIG : sigwaitinfo(&set, NULL);
+    int sig = getppid() != daemon ? REAPER_SIG : -1;
+    while (sig < 0)
+        sig = sigwaitinfo(&set, NULL);
     if (sig != REAPER_SIG)
         return 0; /* a clean stop, or told to go */
 #define ABORTED_MSG                                                        \
