@@ -257,6 +257,13 @@ int main(int argc, char **argv)
     shmfs.se = se;
     if (fuse_set_signal_handlers(se) != 0)
         goto out;
+    /* Before the mount appears: a change made as soon as it is there is
+     * seen (the thread that handles it starts after daemonizing). */
+    int err = watch_open();
+    if (err < 0)
+        shmfs_log("cannot watch %s (%s): changes made outside the mount "
+                  "show only after the cache times out",
+                  shmfs.dir, strerror(-err));
     if (fuse_session_mount(se, opts.mountpoint) != 0)
         goto out_handlers;
     if (compat_session_setup(se) < 0) {
@@ -271,12 +278,10 @@ int main(int argc, char **argv)
     }
     reaper_start(opts.mountpoint, use_syslog);
     /* Threads only after daemonizing: fork keeps none of them. */
-    int err = watch_start();
-    if (err < 0) {
-        shmfs_log("cannot watch %s (%s): changes made outside the mount "
-                  "show only after the cache times out",
+    if (err == 0 && (err = watch_start()) < 0)
+        shmfs_log("cannot start watching %s (%s): changes made outside the "
+                  "mount show only after the cache times out",
                   shmfs.dir, strerror(-err));
-    }
     int rc = serve(se, &opts);
     watch_stop();
     reaper_stop();
@@ -288,6 +293,7 @@ out_unmount:
 out_handlers:
     fuse_remove_signal_handlers(se);
 out:
+    watch_stop(); /* (again: a no-op) or after a failed mount */
     if (se)
         fuse_session_destroy(se);
     handle_free_all();

@@ -281,6 +281,11 @@ int cred_run(fuse_req_t req, int (*op)(void *), void *arg);
 int guard_run(int (*fn)(void *), void *arg);
 
 /* --- watch.c -------------------------------------------------------------- */
+/* Watch the shm directory: before the mount appears, so that no change
+ * made once it is there goes unseen (events wait in the inotify fd). */
+int watch_open(void);
+/* The thread that handles the events (after daemonizing: fork keeps no
+ * thread).  -EBADF when watch_open() failed. */
 int watch_start(void);
 void watch_stop(void);
 

@@ -237,17 +237,26 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int watch_start(void)
+int watch_open(void)
 {
     inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     stop_fd = eventfd(0, EFD_CLOEXEC);
-    if (inotify_fd < 0 || stop_fd < 0)
-        goto fail;
-    if (inotify_add_watch(inotify_fd, shmfs.dir,
+    if (inotify_fd < 0 || stop_fd < 0 ||
+        inotify_add_watch(inotify_fd, shmfs.dir,
                           IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
                               IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
-                              IN_MOVE_SELF | IN_ONLYDIR) < 0)
-        goto fail;
+                              IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+        int err = -errno;
+        watch_stop();
+        return err;
+    }
+    return 0;
+}
+
+int watch_start(void)
+{
+    if (inotify_fd < 0)
+        return -EBADF; /* watch_open() failed (and said why) */
     /* Signals are for the main thread (SIGTERM unmounts). */
     sigset_t all, old;
     sigfillset(&all);
@@ -255,15 +264,11 @@ int watch_start(void)
     int err = pthread_create(&thread, NULL, watch_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
-        errno = err;
-        goto fail;
+        watch_stop();
+        return -err;
     }
     running = true;
     return 0;
-fail:
-    err = -errno;
-    watch_stop();
-    return err;
 }
 
 /* Join the watcher within @seconds; false if it is still running. */
