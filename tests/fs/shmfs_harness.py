@@ -326,7 +326,7 @@ def _is_fuse(path):
 
 def pids_of_daemon(mountpoint):
     """Pids of processes running SHMFS whose command line names mountpoint
-    (finds a daemonized shmfs)."""
+    (finds a daemonized shmfs), its reaper left out."""
     pids = []
     exe_name = os.path.basename(SHMFS or "shmfs")
     for d in os.listdir("/proc"):
@@ -343,7 +343,18 @@ def pids_of_daemon(mountpoint):
             continue
         if mountpoint.encode() in argv:
             pids.append(int(d))
-    return pids
+    # The daemon's reaper, between its fork and its exec (when it becomes
+    # "shmfs-reaper"), has the daemon's command line: leave out a child of
+    # a process found.
+    return [p for p in pids if _ppid(p) not in pids]
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def proc_alive(pid):
