@@ -379,8 +379,7 @@ void list_lookup(fuse_req_t req, struct node *dir, const char *name)
     struct stat attr;
     size_t i = 0;
 
-    /* As at the top level (and in every local filesystem). */
-    int err = strlen(name) > NAME_MAX ? -ENAMETOOLONG : list_attach(dir, &ol);
+    int err = list_attach(dir, &ol);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;

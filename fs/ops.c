@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -81,7 +82,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct node *p = node_of(parent);
-    if (p->kind == NODE_ROOT)
+    if (strlen(name) > NAME_MAX) /* in every folder, as local filesystems */
+        fuse_reply_err(req, ENAMETOOLONG);
+    else if (p->kind == NODE_ROOT)
         seg_lookup(req, name);
     else if (p->kind == NODE_LIST)
         list_lookup(req, p, name);
