@@ -108,6 +108,18 @@ static int open_abort(unsigned long conn)
     return fd < 0 ? -errno : fd;
 }
 
+/* What the reaper waits for: REAPER_SIG (abort), SIGUSR1 (a clean stop),
+ * SIGTERM, SIGINT, SIGHUP (just go).  Blocked from before its fork. */
+static void reaper_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, REAPER_SIG);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
 int reaper_main(int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[0], REAPER_ARGV0) != 0)
@@ -117,12 +129,7 @@ int reaper_main(int argc, char **argv)
     prctl(PR_SET_NAME, REAPER_ARGV0); /* pkill -x shmfs is for the daemon */
     /* These were blocked before the exec, so none can be lost. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, REAPER_SIG);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
+    reaper_signals(&set);
     /* The daemon went before PR_SET_PDEATHSIG was set: no signal comes. */
     int sig = getppid() != daemon ? REAPER_SIG : -1;
     while (sig < 0)
@@ -194,12 +201,7 @@ void reaper_start(const char *mountpoint, bool use_syslog)
     }
     exe[len] = '\0';
     sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, REAPER_SIG);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
+    reaper_signals(&set);
     sigprocmask(SIG_BLOCK, &set, &old);
     /* Tells the daemon whether the exec worked (closed by it: yes). */
     int pfd[2] = {-1, -1}, err = 0;
