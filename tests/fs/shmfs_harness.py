@@ -865,10 +865,21 @@ def cpython_list_bytes(values):
 
 class _FileShm:
     """Stands in for SharedMemory so CPython's ShareableList can work on a
-    file of a private shm directory."""
+    file of a private shm directory, creating it as CPython does in
+    /dev/shm (O_CREAT|O_EXCL, ftruncate, mmap, then the bytes through the
+    mapping)."""
 
     def __init__(self, path, create=False, size=0):
-        fd = os.open(path, os.O_RDWR)
+        if create:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                os.close(fd)
+                os.unlink(path)
+                raise
+        else:
+            fd = os.open(path, os.O_RDWR)
         try:
             self.size = os.fstat(fd).st_size
             self._mmap = mmap.mmap(fd, self.size)
@@ -879,16 +890,24 @@ class _FileShm:
         self._name = path
 
     def close(self):
-        self.buf.release()
-        self._mmap.close()
+        if self.buf is not None:
+            self.buf.release()
+            self._mmap.close()
+            self.buf = None
+
+    def unlink(self):
+        os.unlink(self._name)
 
 
-def py_list(path):
-    """CPython's own ShareableList over the file at path."""
+def py_list(path, values=None):
+    """CPython's own ShareableList over the file at path (made from values
+    when given)."""
     orig = shared_memory.SharedMemory
     shared_memory.SharedMemory = _FileShm
     try:
-        return shared_memory.ShareableList(name=path)
+        if values is None:
+            return shared_memory.ShareableList(name=path)
+        return shared_memory.ShareableList(values, name=path)
     finally:
         shared_memory.SharedMemory = orig
 

@@ -216,6 +216,16 @@ def elem_texts(m, name, values):
     return {i: H.read_file(m.path(name, str(i))) for i in range(len(values))}
 
 
+def check_intact(m, segs, path):
+    """Every segment of segs ({name: bytes}) read at path(name), and list
+    L's elements, hold what they held before the tmpfs filled up."""
+    for n, data in segs.items():
+        eq(H.read_file(path(n)), data, n + " intact")
+    eq(elem_texts(m, "L", LIST_VALUES),
+       {i: H.elem_text(v) for i, v in enumerate(LIST_VALUES)},
+       "elements of L intact")
+
+
 def still_serves(m, segs, lists, what):
     """Everything but writing new data works on the full tmpfs.  segs:
     {name: bytes}, lists: {name: values}; a segment "victim" is unlinked
@@ -343,11 +353,7 @@ def test_no_inodes_left_create_is_enospc_and_recovers():
                 eq(H.read_file(m.shm_path("new%d" % i)), b"new %d" % i,
                    "new%d after the remount" % i)
             eq(H.read_file(m.path("f0")), b"data in f0", "f0")
-            for n, data in segs.items():
-                eq(H.read_file(m.shm_path(n)), data, n + " intact")
-            eq(elem_texts(m, "L", LIST_VALUES),
-               {i: H.elem_text(v) for i, v in enumerate(LIST_VALUES)},
-               "elements of L intact")
+            check_intact(m, segs, m.shm_path)
     finally:
         H.umount_tmpfs(fs)
 
@@ -492,11 +498,7 @@ def test_no_blocks_left_write_is_enospc_and_recovers():
             eq(os.stat(m.shm_path("fill")).st_size, fill_size, "fill size")
             eq(H.read_file(m.path("fill")), b"z" * fill_size, "fill data")
             segs.pop("empty")
-            for n, data in segs.items():
-                eq(H.read_file(m.path(n)), data, n + " intact")
-            eq(elem_texts(m, "L", LIST_VALUES),
-               {i: H.elem_text(v) for i, v in enumerate(LIST_VALUES)},
-               "elements of L intact")
+            check_intact(m, segs, m.path)
     finally:
         H.umount_tmpfs(fs)
 

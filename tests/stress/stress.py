@@ -89,7 +89,6 @@ import threading
 import time
 import traceback
 from collections import Counter
-from multiprocessing import shared_memory
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -181,54 +180,6 @@ def first_diff(want, got):
         if want[i] != got[i]:
             return "byte %d: %#04x, want %#04x" % (i, got[i], want[i])
     return "size %d, want %d" % (len(got), len(want))
-
-
-class DirShm:
-    """SharedMemory over a file of the private shm directory, so that
-    CPython's own ShareableList code creates and attaches lists there (as
-    it does in /dev/shm: O_CREAT|O_EXCL, ftruncate, mmap, then the bytes
-    through the mapping)."""
-
-    def __init__(self, name, create=False, size=0):
-        if create:
-            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-            try:
-                os.ftruncate(fd, size)
-            except OSError:
-                os.close(fd)
-                os.unlink(name)
-                raise
-        else:
-            fd = os.open(name, os.O_RDWR)
-        try:
-            self.size = os.fstat(fd).st_size
-            self._mmap = mmap.mmap(fd, self.size)
-        finally:
-            os.close(fd)
-        self.buf = memoryview(self._mmap)
-        self.name = self._name = name
-
-    def close(self):
-        if self.buf is not None:
-            self.buf.release()
-            self._mmap.close()
-            self.buf = None
-
-    def unlink(self):
-        os.unlink(self._name)
-
-
-def cpython_list(path, values=None):
-    """CPython's ShareableList over the file at path (made from values when
-    given)."""
-    orig = shared_memory.SharedMemory
-    shared_memory.SharedMemory = DirShm
-    try:
-        if values is None:
-            return shared_memory.ShareableList(name=path)
-        return shared_memory.ShareableList(values, name=path)
-    finally:
-        shared_memory.SharedMemory = orig
 
 
 def not_a_list(size):
@@ -1244,12 +1195,27 @@ class ListWorker(Worker):
 
     def setup(self):
         name = "P%02d" % self.pair
-        sl = cpython_list(self.dp(name))
+        sl = H.py_list(self.dp(name))
         own = [i for i in range(len(PAIR_VALUES))
                if i % 2 == (0 if self.role == "list-mount" else 1)]
         self.lists[name] = {"sl": sl, "own": own, "private": False}
         for i in own:
             self.vals[(name, i)] = norm(PAIR_VALUES[i])
+
+    def mount_ok(self):
+        """Whether this worker still uses the mount (ListPyWorker stops
+        after the kill)."""
+        return True
+
+    def op_xattr(self):
+        if not self.mount_ok():
+            return
+        name, L, i = self.pick_elem()
+        if name is None:
+            return
+        got = os.getxattr(self.mp(name, str(i)), "user.shmfs.type")
+        self.eq(got, TYPE_NAME[type(self.vals[(name, i)])].encode(),
+                "user.shmfs.type of %s/%d" % (name, i))
 
     def list_names(self):
         return [n for n, L in self.lists.items() if L["private"]]
@@ -1370,7 +1336,7 @@ class ListWorker(Worker):
             return self.op_list_del()
         name = self.new_name()
         vals = self.new_list_values()
-        sl = cpython_list(self.dp(name), vals)
+        sl = H.py_list(self.dp(name), vals)
         self.lists[name] = {"sl": sl, "own": list(range(len(vals))),
                             "private": True, "t": time.monotonic()}
         for i, v in enumerate(vals):
@@ -1535,14 +1501,6 @@ class ListMountWorker(ListWorker):
                              if j not in self.lists[name]["own"]])
         read_path(self.mp(name, str(i)))
 
-    def op_xattr(self):
-        name, L, i = self.pick_elem()
-        if name is None:
-            return
-        got = os.getxattr(self.mp(name, str(i)), "user.shmfs.type")
-        self.eq(got, TYPE_NAME[type(self.vals[(name, i)])].encode(),
-                "user.shmfs.type of %s/%d" % (name, i))
-
     def op_readdir(self):
         name = self.rnd.choice(sorted(self.lists))
         n = len(self.lists[name]["sl"])
@@ -1668,16 +1626,6 @@ class ListPyWorker(ListWorker):
                 raise Mismatch("Python reads %s[%d] = %r, want %r" % (
                     name, i, L["sl"][i], self.vals[(name, i)]))
             self.cat_check(name, i, "nothing")
-
-    def op_xattr(self):
-        if not self.mount_ok():
-            return
-        name, L, i = self.pick_elem()
-        if name is None:
-            return
-        got = os.getxattr(self.mp(name, str(i)), "user.shmfs.type")
-        self.eq(got, TYPE_NAME[type(self.vals[(name, i)])].encode(),
-                "user.shmfs.type of %s/%d" % (name, i))
 
     def op_list_del(self):
         """unlink directly (sl.shm.unlink()): the folder goes from the
@@ -1857,7 +1805,7 @@ def test_stress():
            "inject": os.environ.get("STRESS_INJECT"), "first_direct": nm}
     # the pair lists, as CPython makes them
     for k in range(npairs):
-        cpython_list(os.path.join(shm, "P%02d" % k), PAIR_VALUES).shm.close()
+        H.py_list(os.path.join(shm, "P%02d" % k), PAIR_VALUES).shm.close()
     for k in range(npairs):
         ok, _ = H.poll_until(lambda: os.path.isdir(m.path("P%02d" % k)), 3)
         H.check(ok, "list P%02d not shown as a folder" % k)
