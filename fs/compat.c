@@ -14,6 +14,11 @@
  *    calling thread, so a thread-local variable tells the writev hook to
  *    set FOPEN_PASSTHROUGH and the backing id in the fuse_open_out that
  *    ends the reply.
+ *  - io_uring: when the kernel offers FUSE_OVER_IO_URING, the INIT reply
+ *    accepts it once uring.c has its rings and threads ready, and the
+ *    writev hook hands the replies to requests that came through a ring
+ *    back to uring.c.  (libfuse >= 3.18 has its own io_uring support;
+ *    builds on libfuse 3.16/3.17 serve /dev/fuse only.)
  * Both also accept FUSE_HANDLE_KILLPRIV_V2 when the kernel offers it: the
  * kernel then stops asking for security.capability before every write
  * (one round trip per write(2)), and leaves clearing set-user-ID bits to
@@ -21,6 +26,8 @@
  * Offsets are the kernel's ABI (include/uapi/linux/fuse.h, 7.40).
  */
 #include "compat.h"
+#include "shmfs.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -86,12 +93,16 @@ int compat_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 #define K_FUSE_INIT_EXT (1u << 30)
 #define K_FUSE_HANDLE_KILLPRIV_V2 (1u << 28)
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5) /* 1ULL << 37 */
+#define K_FUSE_OVER_IO_URING_FLAGS2 (1u << 9) /* 1ULL << 41 */
+#define K_FUSE_MIN_READ_BUFFER 8192
 #define K_FOPEN_PASSTHROUGH (1u << 7)
 #define K_IN_HEADER_LEN 40   /* struct fuse_in_header */
 #define K_OUT_HEADER_LEN 16  /* struct fuse_out_header */
 #define K_INIT_IN_FLAGS 12   /* struct fuse_init_in: flags, flags2 */
 #define K_INIT_IN_FLAGS2 16
 #define K_INIT_OUT_FLAGS 12  /* struct fuse_init_out */
+#define K_INIT_OUT_MAX_WRITE 20
+#define K_INIT_OUT_MAX_PAGES 28 /* uint16_t */
 #define K_INIT_OUT_FLAGS2 32
 #define K_INIT_OUT_STACK_DEPTH 36
 #define K_INIT_OUT_MIN_LEN 40
@@ -109,6 +120,7 @@ static struct fuse_session *session;
 static _Atomic uint64_t init_unique;
 static atomic_bool kernel_offers;
 static atomic_bool killpriv_offered;
+static atomic_bool uring_offered;
 static atomic_bool accepted;
 /* Set by compat_reply_*() around the reply it sends from this thread. */
 static __thread int reply_backing_id;
@@ -137,30 +149,62 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
         const unsigned char *in = p + K_IN_HEADER_LEN;
         uint32_t flags = get_u32(in + K_INIT_IN_FLAGS);
         bool ext = flags & K_FUSE_INIT_EXT;
+        uint32_t flags2 = ext ? get_u32(in + K_INIT_IN_FLAGS2) : 0;
         killpriv_offered = flags & K_FUSE_HANDLE_KILLPRIV_V2;
-        kernel_offers = ext && (get_u32(in + K_INIT_IN_FLAGS2) &
-                                K_FUSE_PASSTHROUGH_FLAGS2);
+        kernel_offers = flags2 & K_FUSE_PASSTHROUGH_FLAGS2;
+        uring_offered = flags2 & K_FUSE_OVER_IO_URING_FLAGS2;
         init_unique = unique;
     }
     return n;
 }
 
-/* Accept killpriv v2 and passthrough in the INIT reply (payload @p, @len
- * bytes). */
-static void patch_init(unsigned char *p, size_t len)
+static void add_flags2(unsigned char *p, uint32_t bits)
+{
+    put_u32(p + K_INIT_OUT_FLAGS,
+            get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_INIT_EXT);
+    put_u32(p + K_INIT_OUT_FLAGS2, get_u32(p + K_INIT_OUT_FLAGS2) | bits);
+}
+
+/* The largest request payload the kernel will put in a ring entry, for
+ * this INIT reply: as fs/fuse/dev_uring.c sizes it, with the kernel's
+ * default page count when the reply sets none. */
+static size_t uring_payload(const unsigned char *p)
+{
+    uint16_t pages;
+    memcpy(&pages, p + K_INIT_OUT_MAX_PAGES, sizeof(pages));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t n = (size_t)(pages > 32 ? pages : 32) * page;
+    size_t max_write = get_u32(p + K_INIT_OUT_MAX_WRITE);
+    if (n < max_write)
+        n = max_write;
+    return n < K_FUSE_MIN_READ_BUFFER ? K_FUSE_MIN_READ_BUFFER : n;
+}
+
+/* Accept killpriv v2, passthrough and io_uring in the INIT reply (payload
+ * @p, @len bytes).  Returns whether io_uring was accepted: uring.c's
+ * threads then wait for the reply to be written. */
+static bool patch_init(unsigned char *p, size_t len)
 {
     if (len < K_INIT_OUT_MIN_LEN)
-        return;
+        return false;
     if (killpriv_offered)
         put_u32(p + K_INIT_OUT_FLAGS,
                 get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_HANDLE_KILLPRIV_V2);
-    if (!kernel_offers || !accepted)
-        return;
-    put_u32(p + K_INIT_OUT_FLAGS,
-            get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_INIT_EXT);
-    put_u32(p + K_INIT_OUT_FLAGS2,
-            get_u32(p + K_INIT_OUT_FLAGS2) | K_FUSE_PASSTHROUGH_FLAGS2);
-    put_u32(p + K_INIT_OUT_STACK_DEPTH, 1);
+    if (kernel_offers && accepted) {
+        add_flags2(p, K_FUSE_PASSTHROUGH_FLAGS2);
+        put_u32(p + K_INIT_OUT_STACK_DEPTH, 1);
+    }
+    if (!uring_offered || shmfs.no_uring)
+        return false;
+    int err = uring_prepare(session, uring_payload(p));
+    if (err < 0) {
+        shmfs_log("cannot set up io_uring (%s): requests go through "
+                  "/dev/fuse",
+                  strerror(-err));
+        return false;
+    }
+    add_flags2(p, K_FUSE_OVER_IO_URING_FLAGS2);
+    return true;
 }
 
 static ssize_t hook_writev(int fd, struct iovec *iov, int count,
@@ -174,9 +218,14 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
         memcpy(&error, h + 4, sizeof(error));
         memcpy(&unique, h + 8, sizeof(unique));
         struct iovec *last = &iov[count - 1];
-        if (error == 0 && unique != 0 && unique == init_unique)
-            patch_init(iov[1].iov_base, iov[1].iov_len);
-        else if (error == 0 && reply_backing_id > 0 &&
+        if (error == 0 && unique != 0 && unique == init_unique) {
+            bool uring = patch_init(iov[1].iov_base, iov[1].iov_len);
+            ssize_t n = writev(fd, iov, count);
+            if (uring)
+                uring_start(n >= 0);
+            return n;
+        }
+        if (error == 0 && reply_backing_id > 0 &&
                  last->iov_len >= K_OPEN_OUT_LEN) {
             unsigned char *open_out =
                 (unsigned char *)last->iov_base + last->iov_len -
@@ -186,7 +235,8 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
             put_u32(open_out + 12, (uint32_t)reply_backing_id);
         }
     }
-    return writev(fd, iov, count);
+    ssize_t n = uring_capture_reply(iov, count);
+    return n >= 0 ? n : writev(fd, iov, count);
 }
 
 int compat_session_setup(struct fuse_session *se)

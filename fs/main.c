@@ -11,6 +11,7 @@
  */
 #include "shmfs.h"
 #include "compat.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,8 @@ static void usage(FILE *out)
             "    --shm-dir DIR      the namespace directory (default %s)\n"
             "    --no-passthrough   serve read, write and mmap through the\n"
             "                       daemon, as when passthrough is refused\n"
+            "    --no-uring         take requests from /dev/fuse even when\n"
+            "                       the kernel offers io_uring\n"
             "    -f                 stay in the foreground\n"
             "    -d                 debug: print every request (implies -f)\n"
             "    -s                 serve requests on one thread\n"
@@ -93,6 +96,8 @@ static int split_args(int argc, char **argv, struct fuse_args *args,
             *dir = a + 10;
         } else if (strcmp(a, "--no-passthrough") == 0) {
             shmfs.no_passthrough = true;
+        } else if (strcmp(a, "--no-uring") == 0) {
+            shmfs.no_uring = true;
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             fuse_opt_add_arg(args, a);
             fuse_opt_add_arg(args, argv[++i]);
@@ -290,6 +295,7 @@ int main(int argc, char **argv)
                                                                         : 1;
 out_unmount:
     fuse_session_unmount(se);
+    uring_stop();
 out_handlers:
     fuse_remove_signal_handlers(se);
 out:

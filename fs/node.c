@@ -214,16 +214,33 @@ static time_t now_sec(void)
     return ts.tv_sec;
 }
 
-void node_shown(struct node *n, const struct stat *st, bool classified)
+static void show(struct node *n, const struct stat *st)
 {
-    time_t now = classified ? now_sec() : 0;
-    pthread_mutex_lock(&shmfs.lock);
     n->shown_size = st->st_size;
     n->shown_mode = st->st_mode;
     n->shown_uid = st->st_uid;
     n->shown_gid = st->st_gid;
+}
+
+void node_shown(struct node *n, const struct stat *st, bool classified)
+{
+    time_t now = classified ? now_sec() : 0;
+    pthread_mutex_lock(&shmfs.lock);
+    show(n, st);
     if (classified)
         n->classified = now;
+    pthread_mutex_unlock(&shmfs.lock);
+}
+
+void node_applied(struct node *n, const struct stat *st)
+{
+    pthread_mutex_lock(&shmfs.lock);
+    show(n, st);
+    n->seen = true;
+    n->seen_size = st->st_size;
+    n->seen_mode = st->st_mode;
+    n->seen_uid = st->st_uid;
+    n->seen_gid = st->st_gid;
     pthread_mutex_unlock(&shmfs.lock);
 }
 

@@ -6,6 +6,7 @@
  */
 #include "shmfs.h"
 #include "compat.h"
+#include "uring.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -320,7 +321,8 @@ static const char LIST_XATTRS[] =
 static const char ELEMENT_XATTRS[] =
     XATTR_PREFIX "type\0" XATTR_PREFIX "passthrough";
 
-static const char ROOT_XATTRS[] = XATTR_PREFIX "stats";
+static const char ROOT_XATTRS[] =
+    XATTR_PREFIX "stats\0" XATTR_PREFIX "transport";
 
 static const char *xattr_names(enum node_kind kind, size_t *len)
 {
@@ -357,8 +359,10 @@ static bool has_xattr(enum node_kind kind, const char *attr)
 static ssize_t xattr_value(struct node *n, const char *attr, char *buf,
                            size_t cap)
 {
-    if (n->kind == NODE_ROOT)
+    if (strcmp(attr, XATTR_PREFIX "stats") == 0)
         return node_stats(buf, cap);
+    if (strcmp(attr, XATTR_PREFIX "transport") == 0)
+        return uring_describe(buf, cap);
     if (strcmp(attr, XATTR_PREFIX "kind") == 0)
         return snprintf(buf, cap, "%s",
                         n->kind == NODE_SEGMENT ? "segment" : "list");

@@ -270,9 +270,10 @@ static enum node_kind shown_kind(const struct node *n)
     return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
 }
 
-/* Reply to a getattr or setattr of @n: @err, or the segment stat @st. */
+/* Reply to a getattr (@setattr false) or setattr of @n: @err, or the
+ * segment stat @st. */
 static void reply_attr(fuse_req_t req, struct node *n, int err,
-                       const struct stat *st)
+                       const struct stat *st, bool setattr)
 {
     struct stat attr;
     if (err < 0) {
@@ -280,7 +281,10 @@ static void reply_attr(fuse_req_t req, struct node *n, int err,
         return;
     }
     seg_attr(shown_kind(n), st, &attr);
-    node_shown(n, st, false);
+    if (setattr)
+        node_applied(n, st);
+    else
+        node_shown(n, st, false);
     fuse_reply_attr(req, &attr, shmfs.timeout);
 }
 
@@ -288,7 +292,7 @@ void seg_getattr(fuse_req_t req, struct node *n)
 {
     struct stat st;
     int err = node_stat(req, n, &st);
-    reply_attr(req, n, err, &st);
+    reply_attr(req, n, err, &st, false);
 }
 
 static struct timespec settime(const struct stat *attr, int to_set, int set,
@@ -380,7 +384,7 @@ void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
         file_put(req, n);
     else if (fd >= 0)
         close(fd);
-    reply_attr(req, n, err, &st);
+    reply_attr(req, n, err, &st, true);
 }
 
 /* Reply to an open or create of @n (which holds an open-file reference). */

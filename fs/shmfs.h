@@ -89,6 +89,7 @@ struct shmfs {
     struct fuse_session *se;
     atomic_bool passthrough; /* negotiated with the kernel and permitted */
     bool no_passthrough; /* --no-passthrough: do not ask for it */
+    bool no_uring;       /* --no-uring: serve /dev/fuse only (uring.h) */
     double timeout;      /* entry/attr cache time for segments, seconds */
 
     pthread_mutex_t lock; /* the node table, and the node fields it guards */
@@ -133,6 +134,11 @@ fuse_ino_t node_find(enum node_kind kind, ino_t ino);
 /* Record the segment stat @st that a reply about @n carries; @classified:
  * its kind was just judged from the segment's bytes. */
 void node_shown(struct node *n, const struct stat *st, bool classified);
+/* As node_shown(), for a reply the kernel applies whatever else it holds
+ * (a setattr's: sent under the inode's lock, with the newest attribute
+ * version): what the watcher sees next is compared with @st, so the
+ * event of this very change invalidates nothing. */
+void node_applied(struct node *n, const struct stat *st);
 /* The kind the kernel was last told for segment @st if that answer may be
  * given again without reading the segment: a node of only one kind exists,
  * told this size, whose kind was judged within half of shmfs.timeout (so a

@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PACKAGES=(
   build-essential clang libclang-rt-dev   # gcc and clang (libFuzzer, sanitizers)
   meson ninja-build pkg-config
-  libfuse3-dev fuse3 libcmocka-dev attr
+  libfuse3-dev fuse3 liburing-dev libcmocka-dev attr
   python3 python3-numpy
 )
 
@@ -26,6 +26,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# FUSE over io_uring (kernel 6.14+) is off in the fuse module unless
+# turned on; shmfs serves requests through it when it is on (shmfs(8),
+# "Transport").  Root only; SHMFS_NO_URING=1 leaves the setting alone.
+uring=/sys/module/fuse/parameters/enable_uring
+[ -e /sys/module/fuse ] || modprobe fuse 2>/dev/null || true
+if [ "${SHMFS_NO_URING:-}" != 1 ] && [ -w "$uring" ] &&
+  [ "$(cat "$uring")" = N ]; then
+  echo Y >"$uring"
+  echo "setup: turned on FUSE over io_uring ($uring)"
 fi
 
 # Show meson's and the compiler's output only when something fails.  A

@@ -1,0 +1,49 @@
+/*
+ * uring.h - FUSE requests over io_uring (kernel 6.14+, fuse.enable_uring=Y).
+ *
+ * The kernel then queues each request on the ring queue of the CPU its
+ * caller runs on, and shmfs serves every queue with threads pinned to that
+ * CPU: request and reply never cross CPUs, which on a virtual machine saves
+ * two inter-processor wake-ups per request.  /dev/fuse stays open for what
+ * the kernel still sends there (FORGET, INTERRUPT) and for everything when
+ * the ring cannot be set up.  Only the custom-I/O build (compat.c, libfuse
+ * < 3.16) can route replies into the ring, so only that build has it.
+ */
+#ifndef SHMFS_URING_H
+#define SHMFS_URING_H
+
+#include "fuse_api.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Threads per ring queue (per CPU); each owns one ring entry, so a slow
+ * request holds one thread and the queue's others go on. */
+#define URING_THREADS_PER_QUEUE 2
+
+/* The INIT reply is about to accept FUSE_OVER_IO_URING: make the rings,
+ * buffers (@max_payload bytes each) and threads, which wait for
+ * uring_start().  Returns 0, or -errno and leaves nothing behind (the
+ * reply must then not accept io_uring). */
+int uring_prepare(struct fuse_session *se, size_t max_payload);
+
+/* After the INIT reply was written (@accepted: the kernel took it): the
+ * threads register their ring entries, or end. */
+void uring_start(bool accepted);
+
+/* From the session's writev hook: when this thread is serving a ring
+ * request and @iov is its reply, copy the reply into the ring entry and
+ * return its length; otherwise -1 (the caller writes to /dev/fuse). */
+ssize_t uring_capture_reply(const struct iovec *iov, int count);
+
+/* End the threads and close the rings (after the session loop; safe when
+ * nothing was started, and more than once). */
+void uring_stop(void);
+
+/* user.shmfs.transport: "io_uring queues=Q threads=T requests=N", or
+ * "/dev/fuse" when the ring is not in use. */
+ssize_t uring_describe(char *buf, size_t cap);
+
+#endif /* SHMFS_URING_H */
