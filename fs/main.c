@@ -43,9 +43,10 @@ void shmfs_log(const char *fmt, ...)
     if (use_syslog) {
         vsyslog(LOG_NOTICE, fmt, ap);
     } else {
-        fputs("shmfs: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
+        /* One write per line: threads log at once. */
+        char line[512];
+        vsnprintf(line, sizeof(line), fmt, ap);
+        fprintf(stderr, "shmfs: %s\n", line);
     }
     va_end(ap);
 }
@@ -68,7 +69,8 @@ static void usage(FILE *out)
             "                       the kernel offers io_uring\n"
             "    -f                 stay in the foreground\n"
             "    -d                 debug: print every request (implies -f)\n"
-            "    -s                 serve requests on one thread\n"
+            "    -s                 serve requests on one thread (from\n"
+            "                       /dev/fuse: implies --no-uring)\n"
             "    -o OPTIONS         mount options (allow_other, ro, ...)\n"
             "    -h, --help         this help, then libfuse's options\n"
             "    -V, --version      versions\n",
@@ -225,6 +227,9 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    /* One thread means one: the ring's threads are more. */
+    if (opts.singlethread)
+        shmfs.no_uring = true;
     if (opts.show_help) {
         usage(stdout);
         printf("\nlibfuse options:\n");

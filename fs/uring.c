@@ -77,6 +77,7 @@ struct ring_thread {
     unsigned char *mem; /* FRONT bytes, then the payload buffer */
     size_t mem_len, payload_len;
     struct iovec iov[2];
+    bool fault_register; /* test hook (SHMFS_URING_FAULT) */
     /* The request being served on this thread, and its reply. */
     uint64_t unique;
     bool replied;
@@ -95,6 +96,7 @@ static struct {
     int err;         /* the first thread's failure */
     bool started; /* threads were created */
     atomic_bool serving;  /* a ring entry has carried a request */
+    atomic_uint live;     /* threads serving (or waiting for) requests */
     atomic_ulong requests;
 } u = {
     .devfd = -1,
@@ -246,13 +248,22 @@ static int ring_setup(struct ring_thread *t)
     return err;
 }
 
+static bool shutting_down(int err)
+{
+    return err == -ENOTCONN || err == -ECANCELED || err == -ECONNABORTED;
+}
+
 /* Serve ring requests until the stop eventfd, an unmount or an error. */
 static void ring_serve(struct ring_thread *t)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
     io_uring_prep_poll_add(sqe, u.stopfd, POLLIN);
     io_uring_sqe_set_data64(sqe, TAG_STOP);
+    struct iovec good = t->iov[1];
+    if (t->fault_register) /* test hook: a payload the kernel refuses */
+        t->iov[1].iov_len = 0;
     cmd_sqe(t, K_CMD_REGISTER, 0);
+    bool served = false; /* a request came since the last registration */
     for (;;) {
         int rc = io_uring_submit_and_wait(&t->ring, 1);
         if (rc < 0 && rc != -EINTR) {
@@ -265,18 +276,28 @@ static void ring_serve(struct ring_thread *t)
         uint64_t tag = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&t->ring, cqe);
-        if (tag == TAG_STOP)
-            return;
-        if (res < 0) {
-            /* ENOTCONN, ECANCELED: unmounted or aborted.  Anything else
-             * came from the registration: the kernel serves /dev/fuse
-             * instead. */
-            if (res != -ENOTCONN && res != -ECANCELED)
-                shmfs_log("io_uring: queue %u: %s; requests go through "
-                          "/dev/fuse",
-                          t->qid, strerror(-res));
+        if (tag == TAG_STOP || shutting_down(res))
+            return; /* stopping, unmounted, or the connection aborted */
+        if (res < 0 && !served) {
+            /* The registration was refused.  If this queue has no other
+             * thread, the kernel gives up the ring and serves /dev/fuse;
+             * either way no request is waiting for this thread. */
+            shmfs_log("io_uring: queue %u: registration refused (%s)",
+                      t->qid, strerror(-res));
             return;
         }
+        if (res < 0) {
+            /* A commit the kernel refused (no such request: it was ended
+             * meanwhile).  The entry is lost to the kernel, but the
+             * thread is not: register the buffers anew. */
+            shmfs_log("io_uring: queue %u: %s; registering again", t->qid,
+                      strerror(-res));
+            t->iov[1] = good;
+            served = false;
+            cmd_sqe(t, K_CMD_REGISTER, 0);
+            continue;
+        }
+        served = true;
         atomic_store_explicit(&u.serving, true, memory_order_relaxed);
         cmd_sqe(t, K_CMD_COMMIT_AND_FETCH, serve(t));
     }
@@ -305,6 +326,7 @@ static void *ring_main(void *arg)
         return NULL;
     if (go > 0)
         ring_serve(t);
+    atomic_fetch_sub(&u.live, 1);
     /* Closing the ring cancels the entry if it is still registered. */
     io_uring_queue_exit(&t->ring);
     munmap(t->mem, t->mem_len);
@@ -358,9 +380,16 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
     u.go = 0;
     u.nready = 0;
     u.err = 0;
+    /* Test hook: "register" makes every thread's registration fail,
+     * "register-some" the second thread's of each queue. */
+    const char *fault = getenv("SHMFS_URING_FAULT");
     for (; created < n; created++) {
         struct ring_thread *t = &u.threads[created];
         t->qid = created / URING_THREADS_PER_QUEUE;
+        t->fault_register =
+            fault && (strcmp(fault, "register") == 0 ||
+                      (strcmp(fault, "register-some") == 0 &&
+                       created % URING_THREADS_PER_QUEUE == 1));
         t->payload_len = max_payload;
         err = -pthread_create(&t->tid, NULL, ring_main, t);
         if (err < 0)
@@ -379,6 +408,7 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
         return err;
     }
     u.nthreads = n;
+    atomic_store(&u.live, n);
     u.started = true;
     return 0;
 }
@@ -414,5 +444,6 @@ ssize_t uring_describe(char *buf, size_t cap)
     if (!on || !atomic_load(&u.serving))
         return snprintf(buf, cap, "/dev/fuse");
     return snprintf(buf, cap, "io_uring queues=%u threads=%u requests=%lu",
-                    u.nqueues, u.nthreads, (unsigned long)atomic_load(&u.requests));
+                    u.nqueues, atomic_load(&u.live),
+                    (unsigned long)atomic_load(&u.requests));
 }

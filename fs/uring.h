@@ -42,8 +42,8 @@ ssize_t uring_capture_reply(const struct iovec *iov, int count);
  * nothing was started, and more than once). */
 void uring_stop(void);
 
-/* user.shmfs.transport: "io_uring queues=Q threads=T requests=N", or
- * "/dev/fuse" when the ring is not in use. */
+/* user.shmfs.transport: "io_uring queues=Q threads=T requests=N" (T:
+ * threads still serving), or "/dev/fuse" when the ring is not in use. */
 ssize_t uring_describe(char *buf, size_t cap);
 
 #endif /* SHMFS_URING_H */

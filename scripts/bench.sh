@@ -226,6 +226,8 @@ measure() { # NAME ROUND
   [ -z "${broken[$name]:-}" ] || return 0
   if mount_fuse "$mnt" "$work/$name-daemon.log" "${cmd[@]}"; then
     if [ "$name" = shmfs ]; then
+      echo "shmfs transport: $(getfattr --only-values -n user.shmfs.transport \
+        "$mnt" 2>/dev/null || echo unknown)"
       run_bench "$name" "$round" "$mnt"
     else # lists are shmfs's alone; only data and metadata compare
       run_bench "$name" "$round" "$mnt" --workloads data,meta

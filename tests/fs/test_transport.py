@@ -223,6 +223,50 @@ def test_kernel_without_uring():
             exercise(m)
 
 
+class Env:
+    """Set environment variables (inherited by daemons) in a `with`."""
+
+    def __init__(self, **kw):
+        self.kw, self.old = kw, {}
+
+    def __enter__(self):
+        for k, v in self.kw.items():
+            self.old[k] = os.environ.get(k)
+            os.environ[k] = v
+
+    def __exit__(self, et, ev, tb):
+        for k, v in self.old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def test_registration_refused():
+    """Every ring registration refused (fault hook: a payload buffer the
+    kernel rejects): the kernel falls back to /dev/fuse, nothing hangs."""
+    require_uring()
+    with Env(SHMFS_URING_FAULT="register"), H.Mount() as m:
+        eq(transport(m), ("/dev/fuse", {}), "transport")
+        exercise(m)
+        check("registration refused" in m.log_text(), "the daemon says so")
+
+
+def test_registration_refused_on_some_threads():
+    """One thread per queue refused: the others serve the ring alone."""
+    require_uring()
+    with Env(SHMFS_URING_FAULT="register-some"), H.Mount() as m:
+        eq(transport(m)[0], "io_uring", "transport")
+        # The refused threads end as their refusals come in.
+        ok, _ = H.poll_until(lambda: transport(m)[1]["threads"] ==
+                             transport(m)[1]["queues"], 5)
+        kind, f = transport(m)
+        check(ok, "threads left serving: %r" % (f,))
+        exercise(m)
+        check(transport(m)[1]["requests"] > f["requests"],
+              "requests served through the ring")
+
+
 @H.timeout(60)
 def test_sigterm_and_sigkill_with_ring():
     require_uring()
