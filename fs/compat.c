@@ -226,7 +226,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
             return n;
         }
         if (error == 0 && reply_backing_id > 0 &&
-                 last->iov_len >= K_OPEN_OUT_LEN) {
+            last->iov_len >= K_OPEN_OUT_LEN) {
             unsigned char *open_out =
                 (unsigned char *)last->iov_base + last->iov_len -
                 K_OPEN_OUT_LEN;

@@ -258,5 +258,34 @@ def test_kernel_still_caches_attributes():
               "entry caching" % n)
 
 
+@H.timeout(60)
+def test_own_truncate_keeps_the_cache():
+    """A truncate through the mount gives the kernel the new attributes in
+    the setattr reply; the inotify event that change raises must not drop
+    them again (the next stat would cost a GETATTR: one more round trip
+    after every create+ftruncate)."""
+    with H.Mount(debug=True) as m:
+        for i in range(5):
+            p = m.path("own%d" % i)
+            fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+            os.ftruncate(fd, 4096 * (i + 1))
+            os.close(fd)
+        time.sleep(0.2)  # the watcher has handled the events
+        mark = len(m.log_text())
+        for i in range(5):
+            eq(os.stat(m.path("own%d" % i)).st_size, 4096 * (i + 1), "size")
+        time.sleep(0.05)
+        log = m.log_text()[mark:]
+        n = len([1 for nodeid in re.findall(
+            r"opcode: GETATTR \(\d+\), nodeid: (\d+)", log)
+            if int(nodeid) != 1])  # the root's attributes: dir changed
+        eq(n, 0, "GETATTRs of the segments after their own truncates")
+        # A change made directly still reaches the kernel.
+        os.truncate(m.shm_path("own0"), 100)
+        ok, _ = H.poll_until(lambda: os.stat(m.path("own0")).st_size == 100,
+                             1)
+        check(ok, "a direct truncate after the own one shows")
+
+
 if __name__ == "__main__":
     H.run(globals())
