@@ -5,14 +5,18 @@
  * libfuse's passthrough_ll over it, and compares the three.
  *
  *   bench_fs [--quick] [--workloads data,meta,cat] [--size MIB] [--block KIB]
- *            [--files N] [--elements N] [--reps N] [--shm-dir SHMDIR] DIR
+ *            [--files N] [--elements N] [--reps N] [--shm-dir SHMDIR]
+ *            [--data-ref REF] DIR
  *
  * data  One segment file of --size MiB in DIR (filled once, untimed, so no
  *       figure pays for tmpfs allocating its pages): mmap write (memset +
  *       msync), mmap read (a checksum of every word), write(2) and read(2)
  *       in --block KiB blocks.  Each pass opens the file, and a pass that
  *       maps it also maps and unmaps it inside the timed part (page faults
- *       are part of the cost).  MiB/s, best pass.
+ *       are part of the cost).  MiB/s, best pass.  With --data-ref REF (the
+ *       shm directory DIR is a mount of), the same segment is also timed
+ *       through REF, pass by pass in turn with DIR, so the ratio of the two
+ *       is measured side by side on the same pages (ref.data.*).
  * meta  --files files at DIR's top level: create+ftruncate (O_CREAT|O_EXCL,
  *       ftruncate 4096, close), readdir+stat of every entry, open+close,
  *       unlink.  us per file (per entry for readdir+stat), best repetition.
@@ -62,7 +66,7 @@
 enum { W_DATA = 1, W_META = 2, W_CAT = 4 };
 
 struct opts {
-    const char *dir, *shm_dir;
+    const char *dir, *shm_dir, *data_ref;
     unsigned workloads;
     size_t size, block, files, elements;
     unsigned data_reps, meta_reps, cat_reps;
@@ -263,37 +267,90 @@ static void note_passthrough(const struct data_ctx *c)
     close(fd);
 }
 
-static int data_passes(struct data_ctx *c, unsigned reps)
+static int data_remove(const struct data_ctx *c)
 {
-    double best[4] = {1e30, 1e30, 1e30, 1e30};
+    if (unlinkat(c->dfd, c->name, 0) != 0) {
+        fail("unlink", c->name, errno);
+        return -1;
+    }
+    return 0;
+}
+
+/* One pass of the four data operations over @c; @r picks the bytes. */
+static int data_pass(const struct data_ctx *c, unsigned r, double t[4])
+{
+    unsigned char b = (unsigned char)(0x21 + 2 * r);
+    t[0] = mmap_write(c, b);
+    t[1] = t[0] < 0 ? -1 : mmap_read(c, b);
+    t[2] = t[1] < 0 ? -1 : rw_pass(c, true, (unsigned char)(b + 1));
+    t[3] = t[2] < 0 ? -1 : rw_pass(c, false, (unsigned char)(b + 1));
+    return t[3] < 0 || stopped() ? -1 : 0;
+}
+
+/* @reps passes over @c, and over @ref too when given (the same segment
+ * by another path): then the two take turns pass by pass (each going
+ * first every other time), so that both see the same machine, and ref's
+ * figures print as ref.data.*. */
+static int data_passes(struct data_ctx *c, struct data_ctx *ref,
+                       unsigned reps)
+{
+    double best[2][4] = {{1e30, 1e30, 1e30, 1e30}, {1e30, 1e30, 1e30, 1e30}};
     static const char *const metric[4] = {
         "data.mmap_write", "data.mmap_read", "data.write", "data.read"};
+    struct data_ctx *ctx[2] = {c, ref};
+    int n = ref ? 2 : 1;
 
     /* Allocate the segment's pages before anything is timed. */
     if (rw_pass(c, true, 0x5a) < 0)
         return -1;
     note_passthrough(c);
     for (unsigned r = 0; r < reps; r++) {
-        unsigned char b = (unsigned char)(0x21 + 2 * r);
-        double t[4];
-        t[0] = mmap_write(c, b);
-        t[1] = t[0] < 0 ? -1 : mmap_read(c, b);
-        t[2] = t[1] < 0 ? -1 : rw_pass(c, true, (unsigned char)(b + 1));
-        t[3] = t[2] < 0 ? -1 : rw_pass(c, false, (unsigned char)(b + 1));
-        if (t[3] < 0 || stopped())
-            return -1;
-        for (int k = 0; k < 4; k++)
-            best[k] = min_d(best[k], t[k]);
+        for (int k = 0; k < n; k++) {
+            int i = (int)(k + r) % n;
+            double t[4];
+            if (data_pass(ctx[i], r, t) < 0)
+                return -1;
+            for (int m = 0; m < 4; m++)
+                best[i][m] = min_d(best[i][m], t[m]);
+        }
     }
-    for (int k = 0; k < 4; k++)
-        report(metric[k], (double)c->size / MIB / best[k], "MiB/s");
+    for (int i = 0; i < n; i++) {
+        for (int m = 0; m < 4; m++) {
+            char name[32];
+            snprintf(name, sizeof(name), "%s%s", i ? "ref." : "", metric[m]);
+            report(name, (double)c->size / MIB / best[i][m], "MiB/s");
+        }
+    }
     return 0;
 }
 
-static int bench_data(int dfd, const struct opts *o)
+/* Create @c's segment (@size bytes); 0 or -1. */
+static int data_create(struct data_ctx *c)
+{
+    int fd = openat(c->dfd, c->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                    0600);
+    if (fd < 0) {
+        fail("create", c->name, errno);
+        return -1;
+    }
+    int err = ftruncate(fd, (off_t)c->size) != 0 ? errno : 0;
+    close(fd);
+    if (err) {
+        fail("ftruncate", c->name, err);
+        data_remove(c);
+        return -1;
+    }
+    return 0;
+}
+
+static int bench_data(int dfd, int ref_dfd, const struct opts *o)
 {
     struct data_ctx c = {.dfd = dfd, .size = o->size, .block = o->block};
     snprintf(c.name, sizeof(c.name), "shmfs_bench_%ld_data", (long)getpid());
+    /* The same segment, reached through REF (the shm directory DIR is a
+     * mount of): the same pages, so only the path to them differs. */
+    struct data_ctx ref = c;
+    ref.dfd = ref_dfd;
     printf("# data: %s, %zu MiB, %zu KiB blocks, best of %u\n", c.name,
            o->size >> 20, o->block >> 10, o->data_reps);
 
@@ -301,24 +358,24 @@ static int bench_data(int dfd, const struct opts *o)
     if (!c.buf)
         return fail("allocate a block for", c.name, ENOMEM);
     memset(c.buf, 0, o->block);
+    ref.buf = c.buf;
 
     int status = -1;
-    int fd = openat(dfd, c.name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fail("create", c.name, errno);
-        goto out;
+    if (data_create(&c) == 0) {
+        struct stat st;
+        if (ref_dfd < 0) {
+            status = data_passes(&c, NULL, o->data_reps);
+        } else if (fstatat(ref_dfd, ref.name, &st, 0) != 0) {
+            fail("find in the --data-ref directory", ref.name, errno);
+        } else {
+            printf("# data: the same segment through %s, pass by pass in "
+                   "turn (ref.data.*)\n",
+                   o->data_ref);
+            status = data_passes(&c, &ref, o->data_reps);
+        }
+        if (data_remove(&c) != 0)
+            status = -1;
     }
-    int err = ftruncate(fd, (off_t)o->size) != 0 ? errno : 0;
-    close(fd);
-    if (err)
-        fail("ftruncate", c.name, err);
-    else
-        status = data_passes(&c, o->data_reps);
-    if (unlinkat(dfd, c.name, 0) != 0) {
-        fail("unlink", c.name, errno);
-        status = -1;
-    }
-out:
     free(c.buf);
     return status;
 }
@@ -749,9 +806,14 @@ static void usage(FILE *f)
             "1000)\n"
             "  --elements N      list elements for cat (default 64)\n"
             "  --reps N          repetitions; the best one counts (default "
-            "5 data, 3 meta, 5 cat; quick 2)\n"
+            "5 data\n"
+            "                    (10 with --data-ref), 3 meta, 5 cat; quick "
+            "2)\n"
             "  --shm-dir SHMDIR  where the cat list is created (default "
             "DIR)\n"
+            "  --data-ref REF    DIR's shm directory: time the data segment "
+            "through\n"
+            "                    REF too, pass by pass in turn (ref.data.*)\n"
             "  --quick           small sizes and counts: a smoke run\n"
             "Prints metric<TAB>value<TAB>unit lines; '#' lines are notes.\n");
 }
@@ -823,6 +885,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             bad = parse_size(v, 1, 1000, &reps);
         } else if (strcmp(a, "--shm-dir") == 0) {
             o->shm_dir = v;
+        } else if (strcmp(a, "--data-ref") == 0) {
+            o->data_ref = v;
         } else {
             bad = 1;
         }
@@ -843,7 +907,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->block = block_kib << 10;
     o->files = files ? files : quick ? 1000 : 10000;
     o->elements = elements;
-    o->data_reps = reps ? (unsigned)reps : quick ? 2 : 5;
+    /* Side by side (--data-ref) the best of more passes: the ratio is
+     * what counts, and it is a ratio of two noisy figures. */
+    o->data_reps = reps ? (unsigned)reps : quick ? 2 : o->data_ref ? 10 : 5;
     o->meta_reps = reps ? (unsigned)reps : quick ? 2 : 3;
     o->cat_reps = reps ? (unsigned)reps : quick ? 2 : 5;
     o->cat_passes = quick ? 20 : 200;
@@ -872,9 +938,18 @@ int main(int argc, char **argv)
     }
     printf("# bench_fs %s\n", o.dir);
 
+    int ref_dfd = -1;
+    if (o.data_ref &&
+        (ref_dfd = open(o.data_ref, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fail("open directory", o.data_ref, errno);
+        close(dfd);
+        return 1;
+    }
     int status = 0;
-    if ((o.workloads & W_DATA) && bench_data(dfd, &o) != 0)
+    if ((o.workloads & W_DATA) && bench_data(dfd, ref_dfd, &o) != 0)
         status = 1;
+    if (ref_dfd >= 0)
+        close(ref_dfd);
     if (!g_stop && (o.workloads & W_META) && bench_meta(dfd, &o) != 0)
         status = 1;
     if (!g_stop && (o.workloads & W_CAT) && bench_cat(dfd, &o) != 0)
