@@ -287,10 +287,18 @@ static int data_pass(const struct data_ctx *c, unsigned r, double t[4])
     return t[3] < 0 || stopped() ? -1 : 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* @reps passes over @c, and over @ref too when given (the same segment
  * by another path): then the two take turns pass by pass (each going
- * first every other time), so that both see the same machine, and ref's
- * figures print as ref.data.*. */
+ * first every other time), so that both see the same machine; ref's
+ * figures print as ref.data.*, and ratio.data.* is the median over the
+ * passes of c's bandwidth over ref's in the same pass (a ratio of two
+ * figures taken moments apart, so a burst of load elsewhere moves both). */
 static int data_passes(struct data_ctx *c, struct data_ctx *ref,
                        unsigned reps)
 {
@@ -299,29 +307,43 @@ static int data_passes(struct data_ctx *c, struct data_ctx *ref,
         "data.mmap_write", "data.mmap_read", "data.write", "data.read"};
     struct data_ctx *ctx[2] = {c, ref};
     int n = ref ? 2 : 1;
+    double *ratio = calloc(4 * (size_t)reps, sizeof(*ratio));
+    if (!ratio)
+        return fail("allocate", "pass ratios", ENOMEM);
 
     /* Allocate the segment's pages before anything is timed. */
-    if (rw_pass(c, true, 0x5a) < 0)
-        return -1;
-    note_passthrough(c);
-    for (unsigned r = 0; r < reps; r++) {
-        for (int k = 0; k < n; k++) {
+    int status = rw_pass(c, true, 0x5a) < 0 ? -1 : 0;
+    if (status == 0)
+        note_passthrough(c);
+    for (unsigned r = 0; status == 0 && r < reps; r++) {
+        double t[2][4];
+        for (int k = 0; k < n && status == 0; k++) {
             int i = (int)(k + r) % n;
-            double t[4];
-            if (data_pass(ctx[i], r, t) < 0)
-                return -1;
+            status = data_pass(ctx[i], r, t[i]);
             for (int m = 0; m < 4; m++)
-                best[i][m] = min_d(best[i][m], t[m]);
+                best[i][m] = min_d(best[i][m], t[i][m]);
         }
+        for (int m = 0; m < 4 && n == 2 && status == 0; m++)
+            ratio[m * reps + r] = t[1][m] / t[0][m];
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; status == 0 && i < n; i++) {
         for (int m = 0; m < 4; m++) {
             char name[32];
             snprintf(name, sizeof(name), "%s%s", i ? "ref." : "", metric[m]);
             report(name, (double)c->size / MIB / best[i][m], "MiB/s");
         }
     }
-    return 0;
+    for (int m = 0; status == 0 && m < 4 && n == 2; m++) {
+        double *v = ratio + m * reps;
+        qsort(v, reps, sizeof(*v), cmp_double);
+        double med = reps % 2 ? v[reps / 2]
+                              : (v[reps / 2 - 1] + v[reps / 2]) / 2;
+        char name[32];
+        snprintf(name, sizeof(name), "ratio.%s", metric[m]);
+        report(name, med, "x");
+    }
+    free(ratio);
+    return status;
 }
 
 /* Create @c's segment (@size bytes); 0 or -1. */
