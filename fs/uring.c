@@ -381,7 +381,7 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
     u.nready = 0;
     u.err = 0;
     /* Test hook: "register" makes every thread's registration fail,
-     * "register-some" the second thread's of each queue. */
+     * "register-some" all but the first thread's of each queue. */
     const char *fault = getenv("SHMFS_URING_FAULT");
     for (; created < n; created++) {
         struct ring_thread *t = &u.threads[created];
@@ -389,7 +389,7 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
         t->fault_register =
             fault && (strcmp(fault, "register") == 0 ||
                       (strcmp(fault, "register-some") == 0 &&
-                       created % URING_THREADS_PER_QUEUE == 1));
+                       created % URING_THREADS_PER_QUEUE != 0));
         t->payload_len = max_payload;
         err = -pthread_create(&t->tid, NULL, ring_main, t);
         if (err < 0)

@@ -20,8 +20,13 @@
 #include <sys/uio.h>
 
 /* Threads per ring queue (per CPU); each owns one ring entry, so a slow
- * request holds one thread and the queue's others go on. */
-#define URING_THREADS_PER_QUEUE 2
+ * request holds one thread and the queue's others go on.  Two were too
+ * few: a lookup of a list caught mid-update waits up to 25 ms for it
+ * (transient_retry()), and with both threads of a CPU waiting, that CPU's
+ * callers queued behind them (tests/fs/test_hostile.py, where readers and
+ * a writer race on list headers, then missed its bounds about 1 run in
+ * 10; with four, 0 in 10, as with /dev/fuse's thread pool). */
+#define URING_THREADS_PER_QUEUE 4
 
 /* The INIT reply is about to accept FUSE_OVER_IO_URING: make the rings,
  * buffers (@max_payload bytes each) and threads, which wait for

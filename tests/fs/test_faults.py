@@ -1063,6 +1063,8 @@ def test_killed_mapper_survivor_keeps_mapping(m):
     mm[16384:16388] = b"live"
     eq(mm[16384:16388], b"live", "mapping of the unlinked segment")
     drop_caches()
+    # (the RELEASEs of the reads above are sent in the background)
+    H.poll_until(lambda: stats(m)["open_files"] == one[1]["open_files"], 2)
     eq(stats(m)["open_files"], one[1]["open_files"],
        "open files while the unlinked segment is mapped")
     mm.close()

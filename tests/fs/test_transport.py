@@ -5,7 +5,7 @@
 
 With the fuse module's enable_uring on (scripts/setup.sh turns it on; under
 CI=true it must be on when the kernel has it), a mount takes its requests
-from FUSE io_uring queues, one per possible CPU with two threads each:
+from FUSE io_uring queues, one per possible CPU with four threads each:
 user.shmfs.transport on the mount root says "io_uring queues=Q threads=T
 requests=N", and N grows with what the test does.  --no-uring, and a
 kernel that does not offer io_uring, give "/dev/fuse".  Everything a user
@@ -176,7 +176,7 @@ def test_uring_serves_requests():
         kind, f = transport(m)
         eq(kind, "io_uring", "transport with enable_uring=Y")
         eq(f["queues"], possible_cpus(), "one queue per possible CPU")
-        eq(f["threads"], 2 * f["queues"], "two threads per queue")
+        eq(f["threads"], 4 * f["queues"], "four threads per queue")
         before = f["requests"]
         exercise(m)
         after = transport(m)[1]["requests"]
@@ -253,7 +253,7 @@ def test_registration_refused():
 
 
 def test_registration_refused_on_some_threads():
-    """One thread per queue refused: the others serve the ring alone."""
+    """All but one thread per queue refused: that one serves the ring."""
     require_uring()
     with Env(SHMFS_URING_FAULT="register-some"), H.Mount() as m:
         eq(transport(m)[0], "io_uring", "transport")
