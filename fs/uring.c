@@ -361,7 +361,13 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
     u.se = se;
     u.devfd = fuse_session_fd(se);
     u.nqueues = (unsigned)ncpu;
-    unsigned n = u.nqueues * URING_THREADS_PER_QUEUE;
+    /* Fewer per queue on machines with many CPUs (each CPU has fewer
+     * callers to serve), so that the daemon stays within
+     * URING_MAX_THREADS; at least one per queue, which the kernel needs. */
+    unsigned per = URING_THREADS_PER_QUEUE;
+    while (per > 1 && u.nqueues * per > URING_MAX_THREADS)
+        per /= 2;
+    unsigned n = u.nqueues * per;
     u.threads = calloc(n, sizeof(*u.threads));
     if (!u.threads)
         return -ENOMEM;
@@ -385,11 +391,11 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
     const char *fault = getenv("SHMFS_URING_FAULT");
     for (; created < n; created++) {
         struct ring_thread *t = &u.threads[created];
-        t->qid = created / URING_THREADS_PER_QUEUE;
+        t->qid = created / per;
         t->fault_register =
             fault && (strcmp(fault, "register") == 0 ||
                       (strcmp(fault, "register-some") == 0 &&
-                       created % URING_THREADS_PER_QUEUE != 0));
+                       created % per != 0));
         t->payload_len = max_payload;
         err = -pthread_create(&t->tid, NULL, ring_main, t);
         if (err < 0)

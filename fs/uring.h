@@ -27,6 +27,8 @@
  * a writer race on list headers, then missed its bounds about 1 run in
  * 10; with four, 0 in 10, as with /dev/fuse's thread pool). */
 #define URING_THREADS_PER_QUEUE 4
+/* ... halved while queues * threads would pass this (many CPUs). */
+#define URING_MAX_THREADS 64
 
 /* The INIT reply is about to accept FUSE_OVER_IO_URING: make the rings,
  * buffers (@max_payload bytes each) and threads, which wait for
