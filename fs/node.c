@@ -214,19 +214,23 @@ static time_t now_sec(void)
     return ts.tv_sec;
 }
 
-static void show(struct node *n, const struct stat *st)
+static struct seg_look look_of(const struct stat *st)
 {
-    n->shown_size = st->st_size;
-    n->shown_mode = st->st_mode;
-    n->shown_uid = st->st_uid;
-    n->shown_gid = st->st_gid;
+    return (struct seg_look){st->st_size, st->st_mode, st->st_uid,
+                             st->st_gid};
+}
+
+static bool same_look(const struct seg_look *a, const struct seg_look *b)
+{
+    return a->size == b->size && a->mode == b->mode && a->uid == b->uid &&
+           a->gid == b->gid;
 }
 
 void node_shown(struct node *n, const struct stat *st, bool classified)
 {
     time_t now = classified ? now_sec() : 0;
     pthread_mutex_lock(&shmfs.lock);
-    show(n, st);
+    n->shown = look_of(st);
     if (classified)
         n->classified = now;
     pthread_mutex_unlock(&shmfs.lock);
@@ -235,12 +239,8 @@ void node_shown(struct node *n, const struct stat *st, bool classified)
 void node_applied(struct node *n, const struct stat *st)
 {
     pthread_mutex_lock(&shmfs.lock);
-    show(n, st);
+    n->shown = n->seen_look = look_of(st);
     n->seen = true;
-    n->seen_size = st->st_size;
-    n->seen_mode = st->st_mode;
-    n->seen_uid = st->st_uid;
-    n->seen_gid = st->st_gid;
     pthread_mutex_unlock(&shmfs.lock);
 }
 
@@ -253,7 +253,7 @@ bool node_recent_kind(const struct stat *st, enum node_kind *kind)
     struct node *n = seg && !list ? seg : list && !seg ? list : NULL;
     /* Within half the cache time: the entry this answer refreshes then
      * expires at most 1.5 cache times after the bytes were last read. */
-    bool ok = n && n->classified && n->shown_size == st->st_size &&
+    bool ok = n && n->classified && n->shown.size == st->st_size &&
               now - n->classified < (time_t)(shmfs.timeout / 2);
     if (ok)
         *kind = n->kind;
@@ -280,19 +280,11 @@ fuse_ino_t node_find_changed(enum node_kind kind, const struct stat *st)
     struct node *n = find(kind, st->st_ino, 0);
     fuse_ino_t id = 0;
     if (n) {
-        bool changed = !n->seen || n->seen_size != st->st_size ||
-                       n->seen_mode != st->st_mode ||
-                       n->seen_uid != st->st_uid ||
-                       n->seen_gid != st->st_gid ||
-                       n->shown_size != st->st_size ||
-                       n->shown_mode != st->st_mode ||
-                       n->shown_uid != st->st_uid ||
-                       n->shown_gid != st->st_gid;
+        struct seg_look now = look_of(st);
+        bool changed = !n->seen || !same_look(&n->seen_look, &now) ||
+                       !same_look(&n->shown, &now);
         n->seen = true;
-        n->seen_size = st->st_size;
-        n->seen_mode = st->st_mode;
-        n->seen_uid = st->st_uid;
-        n->seen_gid = st->st_gid;
+        n->seen_look = now;
         id = changed ? node_id(n) : 0;
     }
     pthread_mutex_unlock(&shmfs.lock);

@@ -46,6 +46,14 @@ enum node_kind {
  * A segment that turns into a list (or back) gets a new node of the other
  * kind, so the kernel sees a different node id and drops its cached entry.
  */
+/* The attributes of a segment whose change the kernel must hear of. */
+struct seg_look {
+    off_t size;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+};
+
 struct node {
     enum node_kind kind;
     ino_t ino;          /* the segment's st_ino (0 for the root) */
@@ -62,19 +70,13 @@ struct node {
     struct list_map *map; /* NODE_LIST: the list kept attached (listdir.c) */
     /* What the kernel was last told of the segment (segment, list and
      * .raw nodes), so that watch.c invalidates only what changed. */
-    off_t shown_size;
-    mode_t shown_mode;
-    uid_t shown_uid;
-    gid_t shown_gid;
+    struct seg_look shown;
     /* What watch.c last saw of the segment (seen: it has seen it).  The
      * kernel may keep an older reply than the last one computed (it drops
      * a reply to a request sent before the one it applied last), so what
      * was shown alone cannot tell that the kernel is up to date. */
     bool seen;
-    off_t seen_size;
-    mode_t seen_mode;
-    uid_t seen_uid;
-    gid_t seen_gid;
+    struct seg_look seen_look;
     time_t classified; /* CLOCK_MONOTONIC s of the last real look at the
                           bytes that gave this node's kind (readdir reuse) */
     pid_t rm_pid;       /* NODE_LIST: last pid that read the folder */
