@@ -95,7 +95,6 @@ static struct {
     unsigned nready; /* threads that made their ring (or failed to) */
     int err;         /* the first thread's failure */
     bool started; /* threads were created */
-    atomic_bool serving;  /* a ring entry has carried a request */
     atomic_uint live;     /* threads serving (or waiting for) requests */
     atomic_ulong requests;
 } u = {
@@ -176,6 +175,9 @@ static uint64_t serve(struct ring_thread *t)
     memcpy(start, t->hdr.in_out, K_IN_HEADER_LEN);
     memcpy(start + K_IN_HEADER_LEN, t->hdr.op_in, op_len);
     struct fuse_buf buf = {.mem = start, .size = len};
+    /* Counted before it is served: a getxattr of user.shmfs.transport
+     * that comes through the ring counts itself. */
+    atomic_fetch_add_explicit(&u.requests, 1, memory_order_relaxed);
     t->unique = unique;
     t->replied = false;
     serving_thread = t;
@@ -188,7 +190,6 @@ static uint64_t serve(struct ring_thread *t)
                   (unsigned long long)unique);
         reply_error(t, unique, EIO);
     }
-    atomic_fetch_add_explicit(&u.requests, 1, memory_order_relaxed);
     return commit;
 }
 
@@ -298,7 +299,6 @@ static void ring_serve(struct ring_thread *t)
             continue;
         }
         served = true;
-        atomic_store_explicit(&u.serving, true, memory_order_relaxed);
         cmd_sqe(t, K_CMD_COMMIT_AND_FETCH, serve(t));
     }
 }
@@ -447,7 +447,7 @@ ssize_t uring_describe(char *buf, size_t cap)
     pthread_mutex_lock(&u.lock);
     bool on = u.started && u.go == 1;
     pthread_mutex_unlock(&u.lock);
-    if (!on || !atomic_load(&u.serving))
+    if (!on || atomic_load(&u.requests) == 0)
         return snprintf(buf, cap, "/dev/fuse");
     return snprintf(buf, cap, "io_uring queues=%u threads=%u requests=%lu",
                     u.nqueues, atomic_load(&u.live),
