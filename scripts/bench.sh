@@ -285,15 +285,13 @@ awk -F'\t' -v td="$TARGET_DATA" -v tm="$TARGET_META" '
   # with it in shmfs'"'"'s own runs: the mean over the rounds of each run'"'"'s
   # median per-pass ratio (ratio.data.*); the direct column shows the
   # side-by-side figure (ref.data.*).
-  function data_target(m, min,   label, r, keep) {
+  function data_target(m, min,   label, r) {
     label = "shmfs/direct >= " min " *"
     if (!(("ratio." m) in rn) || !(("shmfs", "ref." m) in v))
       return target(m, "shmfs", "direct", min)
-    keep = ("direct", m) in v ? v["direct", m] : ""
     v["direct", m] = v["shmfs", "ref." m]
     r = rsum["ratio." m] / rn["ratio." m]
     row(m, sprintf("%.3fx", r), label, r >= min ? "PASS" : "FAIL")
-    if (keep != "") v["direct", m] = keep
     side = 1
   }
   END {

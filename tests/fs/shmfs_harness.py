@@ -26,6 +26,7 @@ What the harness guarantees, whatever happens to a test:
   - a daemon that died during a test, exited non-zero after a clean unmount,
     or printed a sanitizer report fails the test.
 """
+import ctypes
 import errno
 import gc
 import inspect
@@ -373,6 +374,46 @@ def fd_count(pid):
 
 def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
+
+
+def thread_stacks(pid):
+    """Each thread's state and the top of its kernel stack: a list of
+    "thread T S top"."""
+    out = []
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid))
+    except OSError:
+        return ["process %d is gone" % pid]
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open("/proc/%d/task/%s/stack" % (pid, t)) as f:
+                top = f.readline().strip()
+        except OSError:
+            continue
+        out.append("thread %s %s %s" % (t, state, top))
+    return out
+
+
+STATS_ATTR = "user.shmfs.stats"
+STATS_KEYS = ("nodes", "handles", "open_files", "backing_ids", "list_maps")
+
+
+def parse_stats(raw):
+    """The value of user.shmfs.stats ("nodes=N handles=N ...") as a dict
+    of ints."""
+    out = {}
+    for kv in raw.decode().split():
+        k, _, v = kv.partition("=")
+        out[k] = int(v)
+    return out
+
+
+def daemon_stats(mnt):
+    """user.shmfs.stats of the mount at mnt as a dict of ints; OSError as
+    os.getxattr raises it."""
+    return parse_stats(os.getxattr(mnt, STATS_ATTR))
 
 
 # ---------------------------------------------------------------------------
@@ -847,6 +888,22 @@ def write_file(path, data, mode=0o600):
 def read_file(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+
+def renameat2(old, new, flags):
+    """renameat2(2) (Python has no wrapper); OSError with both names."""
+    fn = _libc.renameat2    # looked up here: only a caller needs it
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                   ctypes.c_char_p, ctypes.c_uint]
+    if fn(AT_FDCWD, old.encode(), AT_FDCWD, new.encode(), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), old, None, new)
 
 
 def cpython_list_bytes(values):

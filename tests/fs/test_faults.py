@@ -49,23 +49,17 @@ from shmfs_harness import check, eq, expect_errno  # noqa: E402
 # ---------------------------------------------------------------------------
 # What the daemon holds: its fds, and user.shmfs.stats on the mount root
 
-STATS_ATTR = "user.shmfs.stats"
-STATS_KEYS = ("nodes", "handles", "open_files", "backing_ids", "list_maps")
-
 
 def stats(m):
     """user.shmfs.stats of the mount as a dict of ints."""
     try:
-        raw = os.getxattr(m.mnt, STATS_ATTR)
+        raw = os.getxattr(m.mnt, H.STATS_ATTR)
     except OSError as e:
-        raise H.TestFailure("getxattr %s %s: %s" % (m.mnt, STATS_ATTR,
+        raise H.TestFailure("getxattr %s %s: %s" % (m.mnt, H.STATS_ATTR,
                                                      H.ename(e.errno)))
-    out = {}
-    for kv in raw.decode().split():
-        k, _, v = kv.partition("=")
-        out[k] = int(v)
-    check(all(k in out for k in STATS_KEYS), "%s is %r: want the keys %s" % (
-        STATS_ATTR, raw, ", ".join(STATS_KEYS)))
+    out = H.parse_stats(raw)
+    check(all(k in out for k in H.STATS_KEYS), "%s is %r: want the keys %s" % (
+        H.STATS_ATTR, raw, ", ".join(H.STATS_KEYS)))
     return out
 
 
@@ -134,7 +128,7 @@ def back_to(m, want, what, timeout=8.0, want_fds=None):
 
 
 def fmt_stats(s):
-    return " ".join("%s=%d" % (k, s[k]) for k in STATS_KEYS)
+    return " ".join("%s=%d" % (k, s[k]) for k in H.STATS_KEYS)
 
 
 # ---------------------------------------------------------------------------
@@ -1022,7 +1016,7 @@ def test_killed_mapper_survivor_keeps_mapping(m):
     os.close(fd)
     mm[0:8] = b"survivor"
     one = settled(m)
-    eq({k: one[1][k] - base[1][k] for k in STATS_KEYS},
+    eq({k: one[1][k] - base[1][k] for k in H.STATS_KEYS},
        {"nodes": 1, "handles": 0, "open_files": 1, "backing_ids": 1,
         "list_maps": 0}, "stats while only the survivor maps shared")
     p = subprocess.Popen([sys.executable, "-c", VICTIM, m.mnt],

@@ -37,7 +37,6 @@ in, nobody's basic operations on a 0600 segment).  This module adds:
 The header table needs shmfsctl next to SHMFS (same build directory).
 """
 import collections
-import ctypes
 import errno
 import json
 import os
@@ -1045,13 +1044,6 @@ def test_planted_entries_never_reached(m):
             results[what].append(H.ename(e.errno))
             return e.errno
         raise H.TestFailure("%s succeeded" % what)
-    RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def renameat2(a, b, flags):
-        if libc.renameat2(-100, a.encode(), -100, b.encode(), flags) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
     try:
         eq(sorted(os.listdir(m.mnt)), ["L", "seg"], "listing")
         for p in planted:
@@ -1078,10 +1070,10 @@ def test_planted_entries_never_reached(m):
             for what, fn, args in (
                     ("rename seg over", os.rename, (P("seg"), t)),
                     ("rename the list over", os.rename, (P("L"), t)),
-                    ("rename NOREPLACE over", renameat2,
-                     (P("seg"), t, RENAME_NOREPLACE)),
-                    ("rename EXCHANGE", renameat2,
-                     (P("seg"), t, RENAME_EXCHANGE)),
+                    ("rename NOREPLACE over", H.renameat2,
+                     (P("seg"), t, H.RENAME_NOREPLACE)),
+                    ("rename EXCHANGE", H.renameat2,
+                     (P("seg"), t, H.RENAME_EXCHANGE)),
                     ("link over", os.link, (P("seg"), t)),
                     ("create O_TRUNC", os.open,
                      (t, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)),
@@ -1245,13 +1237,6 @@ def attack(ops, targets, tag):
             r = "ValueError: %s" % e
         R[tag + name] = r if isinstance(r, str) else "ok"
 '''
-
-# What a refusal may be: the kernel's permission checks say EACCES, the
-# sticky bit and ownership checks EPERM; "rc=N" is a shell command that
-# failed.  An O_PATH fd (which any user with search permission may hold)
-# cannot be mapped: EBADF.
-REFUSED = DENIED + ("EBADF",)
-
 
 def _state_of(paths, shm):
     out = {}

@@ -9,7 +9,6 @@ mount against the real files: listing, attributes, hidden entries, create
 utimens, statfs, read/write/fsync, refused operations, mmap coherence both
 ways through passthrough, xattrs, and fd leaks over many open/close cycles.
 """
-import ctypes
 import errno
 import mmap
 import os
@@ -23,21 +22,6 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shmfs_harness as H  # noqa: E402
 from shmfs_harness import check, eq, expect_errno  # noqa: E402
-
-libc = ctypes.CDLL(None, use_errno=True)
-AT_FDCWD = -100
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
-
-
-def renameat2(old, new, flags):
-    libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                               ctypes.c_char_p, ctypes.c_uint]
-    r = libc.renameat2(AT_FDCWD, old.encode(), AT_FDCWD, new.encode(), flags)
-    if r != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-
 
 def same_attrs(a, b, what, times=True):
     eq(a.st_size, b.st_size, what + ": size")
@@ -308,14 +292,15 @@ def test_rename(m):
 def test_rename_noreplace(m):
     H.write_file(m.shm_path("a"), b"AAA")
     H.write_file(m.shm_path("b"), b"BBB")
-    expect_errno(errno.EEXIST, renameat2, m.path("a"), m.path("b"),
-                 RENAME_NOREPLACE, what="RENAME_NOREPLACE onto existing")
+    expect_errno(errno.EEXIST, H.renameat2, m.path("a"), m.path("b"),
+                 H.RENAME_NOREPLACE, what="RENAME_NOREPLACE onto existing")
     eq(H.read_file(m.shm_path("b")), b"BBB", "target untouched")
     eq(H.read_file(m.shm_path("a")), b"AAA", "source untouched")
-    renameat2(m.path("a"), m.path("new"), RENAME_NOREPLACE)
+    H.renameat2(m.path("a"), m.path("new"), H.RENAME_NOREPLACE)
     eq(sorted(os.listdir(m.shm)), ["b", "new"], "NOREPLACE to a free name")
     # RENAME_EXCHANGE is not in the spec: record what happens
-    e = H.errno_of(renameat2, m.path("b"), m.path("new"), RENAME_EXCHANGE)
+    e = H.errno_of(H.renameat2, m.path("b"), m.path("new"),
+                   H.RENAME_EXCHANGE)
     H.note("RENAME_EXCHANGE: %s" % ("ok" if e is None else H.ename(e)))
     if e is None:
         eq(H.read_file(m.shm_path("b")), b"AAA", "exchanged b")
@@ -528,17 +513,13 @@ def test_passthrough_xattr_and_kind(m):
                  "user.nonexistent", what="unknown xattr")
 
 
-def _stats(m):
-    text = os.getxattr(m.mnt, "user.shmfs.stats").decode()
-    return {k: int(v) for k, v in (f.split("=") for f in text.split())}
-
-
 def test_root_stats_xattr_counts_live_objects(m):
     """user.shmfs.stats on the top level counts what the daemon holds, and
     every count goes back to 0 (the leak checks of issue 5 rely on it)."""
     check("user.shmfs.stats" in os.listxattr(m.mnt), "listxattr of the root")
-    eq(_stats(m), {"nodes": 0, "handles": 0, "open_files": 0,
-                   "backing_ids": 0, "list_maps": 0}, "fresh mount")
+    eq(H.daemon_stats(m.mnt), {"nodes": 0, "handles": 0, "open_files": 0,
+                               "backing_ids": 0, "list_maps": 0},
+       "fresh mount")
     H.write_file(m.shm_path("s"), b"x" * 100)
     data, _ = H.cpython_list_bytes([1, "x"])
     H.write_file(m.shm_path("l"), data)
@@ -547,7 +528,7 @@ def test_root_stats_xattr_counts_live_objects(m):
     dfd = os.open(m.path("l"), os.O_RDONLY | os.O_DIRECTORY)
     efd = os.open(m.path("l", "0"), os.O_RDONLY)
     try:
-        st = _stats(m)
+        st = H.daemon_stats(m.mnt)
         eq(st["open_files"], 1, "two opens of one segment share one fd")
         eq(st["backing_ids"], 1, "and one backing id")
         eq(st["handles"], 2, "the open folder and the open element file")
@@ -560,7 +541,7 @@ def test_root_stats_xattr_counts_live_objects(m):
     # the background), so the daemon may count an open file a moment
     # longer: on io_uring the getxattr below can overtake the RELEASE.
     def closed():
-        st = _stats(m)
+        st = H.daemon_stats(m.mnt)
         return (st["open_files"], st["backing_ids"], st["handles"])
     H.poll_until(lambda: closed() == (0, 0, 0), 2)
     eq(closed(), (0, 0, 0), "all closed (2 s after the last close)")
@@ -568,10 +549,10 @@ def test_root_stats_xattr_counts_live_objects(m):
     H.sh("rm -r %s" % m.path("l"))
     with open("/proc/sys/vm/drop_caches", "w") as f:
         f.write("2")
-    H.poll_until(lambda: _stats(m)["nodes"] == 0 and
-                 _stats(m)["list_maps"] == 0, 10)
-    eq(_stats(m), {"nodes": 0, "handles": 0, "open_files": 0,
-                   "backing_ids": 0, "list_maps": 0},
+    H.poll_until(lambda: H.daemon_stats(m.mnt)["nodes"] == 0 and
+                 H.daemon_stats(m.mnt)["list_maps"] == 0, 10)
+    eq(H.daemon_stats(m.mnt), {"nodes": 0, "handles": 0, "open_files": 0,
+                               "backing_ids": 0, "list_maps": 0},
        "after unlink and the kernel forgot the inodes")
 
 

@@ -32,11 +32,6 @@ ENABLE_URING = "/sys/module/fuse/parameters/enable_uring"
 TRANSPORT = "user.shmfs.transport"
 
 
-def rd(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def wr(path, data):
     """As the shell's `>`: create or truncate, then one write."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -104,22 +99,22 @@ class UringSetting:
 
 
 def exercise(m, passthrough=True):
-    """What users do, checked against the shm directory; returns the
-    number of checks made.  Without passthrough a mapping is a page-cache
-    copy of the segment, so only a mount with it checks mappings."""
-    n = 0
+    """What users do, checked against the shm directory.  Without
+    passthrough a mapping is a page-cache copy of the segment, so only a
+    mount with it checks mappings."""
     name = H.new_name("seg")
     p, sp = m.path(name), m.shm_path(name)
     fd = os.open(p, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o640)
     try:
         os.ftruncate(fd, 8192)
         os.pwrite(fd, b"through the mount", 100)
-        eq(rd(sp)[100:117], b"through the mount", "write seen directly")
+        eq(H.read_file(sp)[100:117], b"through the mount",
+           "write seen directly")
         if passthrough:
             with mmap.mmap(fd, 8192) as mp:
                 mp[0:5] = b"mmap!"
-                eq(rd(sp)[0:5], b"mmap!", "mapping write seen directly")
-        n += 2
+                eq(H.read_file(sp)[0:5], b"mmap!",
+                   "mapping write seen directly")
     finally:
         os.close(fd)
     eq(os.stat(p).st_size, 8192, "size")
@@ -127,7 +122,7 @@ def exercise(m, passthrough=True):
     wr(sp, b"direct")
     check(H.poll_until(lambda: os.stat(p).st_size == 6, 2)[0],
           "a direct change shows through the mount")
-    eq(rd(p), b"direct", "read through the mount")
+    eq(H.read_file(p), b"direct", "read through the mount")
     os.rename(p, p + ".2")
     check(os.path.exists(sp + ".2") and not os.path.exists(sp), "rename")
     check(name + ".2" in os.listdir(m.mnt), "listing")
@@ -138,7 +133,6 @@ def exercise(m, passthrough=True):
     expect_errno({errno.ENAMETOOLONG}, os.stat, m.path("x" * 300))
     os.unlink(p + ".2")
     check(not os.path.exists(sp + ".2"), "unlink")
-    n += 10
 
     # A listing bigger than one reply.
     names = ["%s_%03d" % (H.new_name("many"), i) for i in range(300)]
@@ -149,25 +143,22 @@ def exercise(m, passthrough=True):
           % len(set(names) - listed))
     for nm in names:
         os.unlink(m.path(nm))
-    n += 1
 
     # A list folder.
     lname = H.new_name("list")
     H.make_list(m.shm, lname, [7, "ab", 2.5])
     folder = m.path(lname)
     check(H.poll_until(lambda: os.path.isdir(folder), 2)[0], "list folder")
-    eq(rd(os.path.join(folder, "0")), b"7\n", "cat 0")
+    eq(H.read_file(os.path.join(folder, "0")), b"7\n", "cat 0")
     wr(os.path.join(folder, "0"), b"42\n")
-    eq(rd(os.path.join(folder, "0")), b"42\n", "echo 42 > 0")
+    eq(H.read_file(os.path.join(folder, "0")), b"42\n", "echo 42 > 0")
     expect_errno({errno.EINVAL}, wr, os.path.join(folder, "0"), b"x\n")
     expect_errno({errno.EFBIG}, wr, os.path.join(folder, "1"),
                  b"much too long for the slot\n")
-    eq(rd(os.path.join(folder, "1")), b"ab\n", "old value kept")
+    eq(H.read_file(os.path.join(folder, "1")), b"ab\n", "old value kept")
     eq(os.getxattr(os.path.join(folder, "2"), "user.shmfs.type"), b"float",
        "element type")
     os.unlink(m.shm_path(lname))
-    n += 6
-    return n
 
 
 def test_uring_serves_requests():
@@ -205,7 +196,8 @@ def test_uring_large_payloads_without_passthrough():
         finally:
             os.close(fd)
         check(bytes(got) == data, "1 MiB read back through the daemon")
-        check(rd(m.shm_path(name)) == data, "1 MiB in the shm directory")
+        check(H.read_file(m.shm_path(name)) == data,
+              "1 MiB in the shm directory")
         exercise(m, passthrough=False)
 
 
@@ -258,8 +250,10 @@ def test_registration_refused_on_some_threads():
     with Env(SHMFS_URING_FAULT="register-some"), H.Mount() as m:
         eq(transport(m)[0], "io_uring", "transport")
         # The refused threads end as their refusals come in.
-        ok, _ = H.poll_until(lambda: transport(m)[1]["threads"] ==
-                             transport(m)[1]["queues"], 5)
+        def one_per_queue():
+            f = transport(m)[1]
+            return f["threads"] == f["queues"]
+        ok, _ = H.poll_until(one_per_queue, 5)
         kind, f = transport(m)
         check(ok, "threads left serving: %r" % (f,))
         exercise(m)
@@ -279,7 +273,8 @@ def test_sigterm_and_sigkill_with_ring():
         m.expect_dead = True
         check(not H.is_mounted(m.mnt), "still mounted after SIGTERM")
     with H.Mount(shm_dir=shm) as m:
-        eq(rd(m.path("kept")), b"kept across SIGTERM", "after SIGTERM")
+        eq(H.read_file(m.path("kept")), b"kept across SIGTERM",
+           "after SIGTERM")
         fd = os.open(m.path("kept"), os.O_RDWR)
         mp = mmap.mmap(fd, 0)
         m.kill(signal.SIGKILL)
@@ -302,7 +297,8 @@ def test_sigterm_and_sigkill_with_ring():
         check(H.force_unmount(m.mnt), "cannot unmount after SIGKILL")
     with H.Mount(shm_dir=shm) as m:
         eq(transport(m)[0], "io_uring", "transport of the new mount")
-        eq(rd(m.path("kept")), b"KEPT across SIGTERM", "after SIGKILL")
+        eq(H.read_file(m.path("kept")), b"KEPT across SIGTERM",
+           "after SIGKILL")
         exercise(m)
 
 

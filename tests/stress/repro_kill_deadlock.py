@@ -47,20 +47,6 @@ def ptrace(req, tid):
         raise OSError(e, os.strerror(e))
 
 
-def stacks(pid):
-    out = []
-    for t in sorted(os.listdir("/proc/%d/task" % pid)):
-        try:
-            with open("/proc/%d/task/%s/stack" % (pid, t)) as f:
-                top = f.readline().strip()
-            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        out.append("thread %s %s %s" % (t, state, top))
-    return out
-
-
 def _stop_while_a_rename_waits(m, sig):
     """Line up a rename on the mount (holding the root's lock, unanswered)
     and the watcher's entry invalidation (waiting for that lock), send
@@ -85,7 +71,7 @@ def _stop_while_a_rename_waits(m, sig):
     os.unlink(m.shm_path("x"))  # inotify: the daemon drops the entry "x"
     time.sleep(0.3)             # the notifying thread waits for the lock
     H.note("before %s: %s" % (signal.Signals(sig).name,
-                               "; ".join(stacks(m.pid))))
+                               "; ".join(H.thread_stacks(m.pid))))
     m.expect_dead = True
     os.kill(m.pid, sig)
     try:
@@ -95,7 +81,7 @@ def _stop_while_a_rename_waits(m, sig):
     code = m.wait_exit(5)
     if code is None:
         H.note("5 s after %s: %s" % (signal.Signals(sig).name,
-                                      "; ".join(stacks(m.pid))))
+                                      "; ".join(H.thread_stacks(m.pid))))
         H.abort_fuse_connection(conn)
         H.note("aborted %s: the daemon exited %s" % (
             conn, "at once" if m.wait_exit(5) is not None else "not even "

@@ -130,19 +130,6 @@ TYPE_NAME = {int: "int", float: "float", bool: "bool", str: "str",
              bytes: "bytes", type(None): "None"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
-AT_FDCWD = -100
-
-
-def renameat2(a, b, flags):
-    if _libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(),
-                       flags) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), a, None, b)
-
-
-def ename(e):
-    return errno.errorcode.get(e, str(e))
 
 
 class DaemonGone(Exception):
@@ -319,12 +306,12 @@ class Worker:
             fn(*a)
         except OSError as e:
             if e.errno in allowed:
-                self.expected[ename(e.errno)] += 1
+                self.expected[H.ename(e.errno)] += 1
                 return e.errno
             raise
         raise Mismatch("%s%r succeeded, want %s" % (
             getattr(fn, "__name__", "call"), a[:2],
-            "/".join(ename(x) for x in allowed)))
+            "/".join(H.ename(x) for x in allowed)))
 
     def daemon(self, changes, fn, *a):
         """A request the daemon serves.  If the kill takes its reply, its
@@ -516,13 +503,13 @@ class Worker:
                 self.on_kill()
                 return
             if self.kill_window():
-                self.post["errors_in_the_kill_window_" + ename(e.errno)] += 1
+                self.post["errors_in_the_kill_window_" + H.ename(e.errno)] += 1
                 self.on_kill()
                 return
             if self.within_spec(e):
                 return
             self.unexpected("%s: %s (%s)%s" % (
-                ename(e.errno) if e.errno else type(e).__name__,
+                H.ename(e.errno) if e.errno else type(e).__name__,
                 e.strerror, e.filename, self.diagnose(e)))
         except Exception as e:
             tb = traceback.format_exc().rstrip().splitlines()
@@ -714,7 +701,7 @@ class SegWorker(Worker):
                 out.append("%s: ino %d size %d" % (what, st.st_ino,
                                                    st.st_size))
             except OSError as e:
-                out.append("%s: %s" % (what, ename(e.errno)))
+                out.append("%s: %s" % (what, H.ename(e.errno)))
         try:
             time.sleep(1)
             st = os.stat(self.mp(name))
@@ -724,7 +711,7 @@ class SegWorker(Worker):
                                     " (as the model)" if got ==
                                     self.files.get(name) else ""))
         except OSError as e:
-            out.append("1 s later the mount: %s" % ename(e.errno))
+            out.append("1 s later the mount: %s" % H.ename(e.errno))
         out.append("history %s" % self.hist.get(name))
         return "; ".join(out)
 
@@ -817,7 +804,7 @@ class SegWorker(Worker):
                 try:
                     later = ["stat(path) %d" % os.stat(path).st_size]
                 except OSError as e:
-                    later = ["stat(path) %s" % ename(e.errno)]
+                    later = ["stat(path) %s" % H.ename(e.errno)]
                 for d in (0, 0.01, 0.1, 1.0):
                     time.sleep(d)
                     later.append(os.fstat(fd).st_size)
@@ -968,13 +955,13 @@ class SegWorker(Worker):
         cb = bytes(self.files[b]) if b in self.files else None
         if b in self.files and how < 0.25:
             # RENAME_NOREPLACE onto an existing name: EEXIST, nothing moves
-            self.expect((errno.EEXIST,), self.call, None, renameat2,
-                        self.own(a), self.own(b), RENAME_NOREPLACE)
+            self.expect((errno.EEXIST,), self.call, None, H.renameat2,
+                        self.own(a), self.own(b), H.RENAME_NOREPLACE)
             self.peer_meta(a, "refused rename")
             return
         if b in self.files and how < 0.5:
             self.call(lambda: {("F", a): (ca, cb), ("F", b): (cb, ca)},
-                      renameat2, self.own(a), self.own(b), RENAME_EXCHANGE)
+                      H.renameat2, self.own(a), self.own(b), H.RENAME_EXCHANGE)
             self.files[a], self.files[b] = self.files[b], self.files[a]
             self.modes[a], self.modes[b] = self.modes[b], self.modes[a]
             la, lb = self.live.pop(a, None), self.live.pop(b, None)
@@ -989,8 +976,8 @@ class SegWorker(Worker):
             return
         changes = lambda: {("F", a): (ca, None), ("F", b): (cb, ca)}  # noqa
         if b not in self.files and how < 0.5:
-            self.call(changes, renameat2, self.own(a), self.own(b),
-                      RENAME_NOREPLACE)
+            self.call(changes, H.renameat2, self.own(a), self.own(b),
+                      H.RENAME_NOREPLACE)
         else:
             self.call(changes, os.rename, self.own(a), self.own(b))
         self.files[b] = self.files.pop(a)
@@ -1113,7 +1100,8 @@ class SegWorker(Worker):
             os.pwrite(fd, data, off)
         except OSError as e:
             if e.errno in CONN:
-                self.post["fd_writes_after_kill_refused_" + ename(e.errno)] += 1
+                self.post["fd_writes_after_kill_refused_" +
+                          H.ename(e.errno)] += 1
                 return
             raise
         self.files[name][off:off + len(data)] = data
@@ -1207,6 +1195,15 @@ class ListWorker(Worker):
         after the kill)."""
         return True
 
+    def cat_check(self, name, i, what):
+        if not self.mount_ok():
+            return
+        want = H.elem_text(self.vals[(name, i)])
+        got = read_path(self.mp(name, str(i)))
+        if got != want:
+            raise Mismatch("cat %s/%d after %s: %r, want %r" % (
+                name, i, what, got, want))
+
     def op_xattr(self):
         if not self.mount_ok():
             return
@@ -1220,16 +1217,23 @@ class ListWorker(Worker):
     def list_names(self):
         return [n for n, L in self.lists.items() if L["private"]]
 
+    def enotdir_folder(self, e):
+        """The list folder (first name under the mount) in e.filename
+        when e is ENOTDIR on a path on the mount, else None."""
+        if e.errno != errno.ENOTDIR or not e.filename or not str(
+                e.filename).startswith(self.mnt + "/"):
+            return None
+        return str(e.filename)[len(self.mnt) + 1:].split("/")[0]
+
     def within_spec(self, e):
         """ENOTDIR on a list folder CPython made less than the spec's
         100 ms ago: a listing that read the segment between CPython's
         ftruncate and its layout can be answered after the folder was
         shown, and the daemon's kind checks put it right again.  Counted
         (under "list folder flipped back") and polled, not an error."""
-        if e.errno != errno.ENOTDIR or not e.filename or not str(
-                e.filename).startswith(self.mnt + "/"):
+        name = self.enotdir_folder(e)
+        if name is None:
             return False
-        name = str(e.filename)[len(self.mnt) + 1:].split("/")[0]
         L = self.lists.get(name)
         if not L or "t" not in L or time.monotonic() - L["t"] > META_SPEC:
             return False
@@ -1240,16 +1244,15 @@ class ListWorker(Worker):
     def diagnose(self, e):
         """A list folder the mount does not show as one: what it shows,
         and for how long."""
-        if e.errno != errno.ENOTDIR or not e.filename or not str(
-                e.filename).startswith(self.mnt + "/"):
+        name = self.enotdir_folder(e)
+        if name is None:
             return ""
-        name = str(e.filename)[len(self.mnt) + 1:].split("/")[0]
         L = self.lists.get(name)
         try:
             st = os.stat(self.mp(name))
             shown = "mode %o" % st.st_mode
         except OSError as e2:
-            shown = ename(e2.errno)
+            shown = H.ename(e2.errno)
         t0 = time.monotonic()
         ok, _ = H.poll_until(lambda: os.path.isdir(self.mp(name)), 3)
         return " [the mount shows %s as %s, %.0f ms after it was made; a " \
@@ -1433,11 +1436,8 @@ class ListMountWorker(ListWorker):
             self.close_fd(fd)
 
     def check_elem(self, name, L, i, what):
+        self.cat_check(name, i, what)
         want = self.vals[(name, i)]
-        got = read_path(self.mp(name, str(i)))
-        if got != H.elem_text(want):
-            raise Mismatch("cat %s/%d after %s: %r, want %r" % (
-                name, i, what, got, H.elem_text(want)))
         py = norm(L["sl"][i])
         if not H.same_value(py, want):
             raise Mismatch("Python's %s[%d] after %s: %r, want %r" % (
@@ -1521,7 +1521,6 @@ class ListMountWorker(ListWorker):
         if not mine:
             return self.op_list_new()
         name = self.rnd.choice(sorted(mine))
-        L = self.lists[name]
         # the kill may take the reply: the list may be there or not
         changes = lambda: {("F", name): (read_path(self.dp(name)), None)}  # noqa
         if self.rnd.random() < 0.2:
@@ -1535,18 +1534,9 @@ class ListMountWorker(ListWorker):
                 raise Mismatch("rm -r %s: %s" % (name, r.stderr.strip()))
         else:
             self.daemon(changes, os.rmdir, self.mp(name))
-        L["sl"].shm.close()
         self.forget_list(name)
         if os.path.exists(self.dp(name)):
             raise Mismatch("%s still in the shm directory after rmdir" % name)
-
-    def real_state(self, key):
-        if key[0] == "F":   # a private list's whole segment
-            try:
-                return read_path(self.dp(key[1]))
-            except FileNotFoundError:
-                return None
-        return self.real_elem(key)
 
     def set_state(self, key, v):
         if key[0] == "F":
@@ -1580,15 +1570,6 @@ class ListPyWorker(ListWorker):
 
     def mount_ok(self):
         return not (self.dead or self.ctl.killed)
-
-    def cat_check(self, name, i, what):
-        if not self.mount_ok():
-            return
-        want = H.elem_text(self.vals[(name, i)])
-        got = read_path(self.mp(name, str(i)))
-        if got != want:
-            raise Mismatch("cat %s/%d after %s: %r, want %r" % (
-                name, i, what, got, want))
 
     def op_py_set(self):
         name, L, i = self.pick_elem()
@@ -1678,31 +1659,11 @@ def child_main(worker, out_path):
         os._exit(status)
 
 
-def thread_stacks(pid):
-    """Each thread's state and the top of its kernel stack."""
-    out = []
-    try:
-        tids = sorted(os.listdir("/proc/%d/task" % pid))
-    except OSError:
-        return ["process %d is gone" % pid]
-    for t in tids:
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-            with open("/proc/%d/task/%s/stack" % (pid, t)) as f:
-                top = f.readline().strip()
-        except OSError:
-            continue
-        out.append("thread %s %s %s" % (t, state, top))
-    return out
-
-
 def read_stats(mnt):
     try:
-        raw = os.getxattr(mnt, "user.shmfs.stats").decode()
+        return H.daemon_stats(mnt)
     except OSError:
         return None
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", raw)}
 
 
 def rss_kib(pid):
@@ -1723,7 +1684,13 @@ def fds_of(pid):
         return None
 
 
-STAT_KEYS = ("nodes", "handles", "open_files", "backing_ids", "list_maps")
+def daemon_sample(m):
+    """The daemon's RSS, fd count and user.shmfs.stats (None: unknown)."""
+    s = {"rss": rss_kib(m.pid), "fds": fds_of(m.pid)}
+    st = read_stats(m.mnt) if m.alive() else None
+    for k in H.STATS_KEYS:
+        s[k] = st.get(k) if st else None
+    return s
 
 
 class Sampler:
@@ -1742,12 +1709,7 @@ class Sampler:
         self.n = 0
 
     def sample(self):
-        pid = self.m.pid
-        s = {"rss": rss_kib(pid), "fds": fds_of(pid)}
-        st = read_stats(self.m.mnt) if self.m.alive() else None
-        for k in STAT_KEYS:
-            s[k] = st.get(k) if st else None
-        return s
+        return daemon_sample(self.m)
 
     def loop(self):
         while not self.stopping.wait(SAMPLE_S):
@@ -1857,7 +1819,7 @@ def test_stress():
                     # see repro_kill_deadlock.py
                     print("stress: the SIGKILLed daemon has not exited "
                           "after %d s: %s" % (10 * slow, "; ".join(
-                              thread_stacks(m.pid))))
+                              H.thread_stacks(m.pid))))
                     problems.append("the SIGKILLed daemon could not exit "
                                     "(a thread blocked in the kernel); its "
                                     "connection had to be aborted")
@@ -1905,7 +1867,7 @@ def test_stress():
         if left:
             # stuck in a request the daemon never answers: abort it
             print("stress: %d workers did not stop: %s" % (len(left), "; ".join(
-                "%s[%d] %s" % (w.role, w.idx, " ".join(thread_stacks(pid)))
+                "%s[%d] %s" % (w.role, w.idx, " ".join(H.thread_stacks(pid)))
                 for pid, (w, out) in left.items())))
             H.abort_fuse_connection(H.fuse_connection(m.mnt))
         for pid, (w, out) in left.items():
@@ -1913,7 +1875,6 @@ def test_stress():
                 w.role, w.idx, 60 * slow))
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-        left = {}
         pids = {}
     finally:
         ctl.set_stop()
@@ -1983,7 +1944,7 @@ def test_stress():
         parts = ["RSS %s / %s / %s" % (fmt_mib(s0["rss"]), fmt_mib(pk["rss"]),
                                        fmt_mib(s1["rss"])),
                  "fds %s / %s / %s" % (s0["fds"], pk["fds"], s1["fds"])]
-        for k in STAT_KEYS:
+        for k in H.STATS_KEYS:
             if s0.get(k) is not None:
                 parts.append("%s %s / %s / %s" % (k, s0[k], pk.get(k),
                                                   s1.get(k)))
@@ -2057,7 +2018,7 @@ def test_stress():
     if end["fds"] != start["fds"]:
         problems.append("the daemon has %s fds, %s at the start" % (
             end["fds"], start["fds"]))
-    for k in STAT_KEYS:
+    for k in H.STATS_KEYS:
         if start.get(k) is not None and end.get(k) != start[k]:
             problems.append("daemon stats: %s=%s, %s at the start" % (
                 k, end.get(k), start[k]))
@@ -2090,7 +2051,7 @@ def check_tree(m, files, lists, after_kill):
     mount: sizes, contents, modes, list folders and their elements."""
     problems = []
     want = set(files) | set(lists)
-    shown, t = H.poll_until(lambda: set(os.listdir(m.mnt)) == want, 2)
+    H.poll_until(lambda: set(os.listdir(m.mnt)) == want, 2)
     got = set(os.listdir(m.mnt))
     if got != want:
         problems.append("the mount shows %d names, want %d: missing %s, "
@@ -2151,17 +2112,10 @@ def settle(m, start):
     dropped = False
     last_drop = t0
     limit = SETTLE_S * (3 if H.WRAPPER else 1)
-
-    def now():
-        s = {"rss": rss_kib(m.pid), "fds": fds_of(m.pid)}
-        st = read_stats(m.mnt)
-        for k in STAT_KEYS:
-            s[k] = st.get(k) if st else None
-        return s
     while True:
-        s = now()
+        s = daemon_sample(m)
         same = s["fds"] == start["fds"] and all(
-            start.get(k) is None or s.get(k) == start[k] for k in STAT_KEYS)
+            start.get(k) is None or s.get(k) == start[k] for k in H.STATS_KEYS)
         t = time.monotonic() - t0
         if same or t > limit:
             return s, t, dropped
