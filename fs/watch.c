@@ -6,7 +6,8 @@
  * (that is what makes ls and stat fast), so a thread watches the directory
  * with inotify and tells the kernel to drop what changed: the entry of a
  * name removed or renamed, the attributes of a segment written, truncated or
- * chmod'ed.  On a queue overflow it drops every entry it knows.
+ * chmod'ed, and the root's when the directory's own mode or owner changes.
+ * On a queue overflow it drops every entry it knows.
  *
  * One change has no event: a segment becoming a ShareableList (or ceasing
  * to be one) when its bytes are written through a mapping, as Python does
@@ -184,7 +185,12 @@ static void handle(const struct inotify_event *ev)
                   shmfs.dir);
         return;
     }
-    if (!ev->len || seg_name_hidden(ev->name))
+    if (!ev->len) { /* the shm directory itself: the mount's root */
+        if (ev->mask & IN_ATTRIB)
+            fuse_lowlevel_notify_inval_inode(shmfs.se, FUSE_ROOT_ID, -1, 0);
+        return;
+    }
+    if (seg_name_hidden(ev->name))
         return;
     if (ev->mask & (IN_MODIFY | IN_ATTRIB))
         inval_attrs(ev->name);

@@ -162,6 +162,25 @@ def test_direct_chmod_chown_visible(m):
     _latencies(lat, "chmod/chown -> stat")
 
 
+def test_shm_dir_chmod_chown_visible_on_root(m):
+    """The mount's root is the shm directory: its own mode and owner."""
+    os.stat(m.mnt)
+    lat = []
+    try:
+        for i, mode in enumerate((0o755, 0o1777, 0o700, 0o1770) * 3):
+            os.chmod(m.shm, mode)
+            os.chown(m.shm, i, i)
+            ok, t = H.poll_until(
+                lambda: stat.S_IMODE(os.stat(m.mnt).st_mode) == mode
+                and os.stat(m.mnt).st_uid == i, 2)
+            check(ok, "chmod %o / chown %d of the shm dir not seen" % (mode, i))
+            lat.append(t)
+    finally:
+        os.chown(m.shm, 0, 0)
+        os.chmod(m.shm, 0o1777)
+    _latencies(lat, "shm dir chmod/chown -> stat of the root")
+
+
 def test_burst_of_direct_creates(m):
     os.listdir(m.mnt)
     names = ["b%04d" % i for i in range(1000)]
