@@ -16,20 +16,55 @@
  * though reading them costs a read of /proc: running without them is not
  * merely "less access", since mode bits can give the group class less than
  * everyone else (0604), and a refusal would then turn into a success.
+ *
+ * It also checks permissions itself where the kernel does not.  With
+ * default_permissions the kernel checks every access against the
+ * attributes shmfs reported, but it must fetch a directory's attributes
+ * again after every create or unlink in it: one more request per create,
+ * and two requests instead of one per unlink.  A mount without allow_other
+ * admits only processes whose uids and gids are all the mounter's, and
+ * when that is root, shmfs mounts without default_permissions and applies
+ * the kernel's rules (generic_permission(), setattr_prepare()) itself, to
+ * fresh attributes, with the caller's fs uid and gid, groups and
+ * capabilities: a root process that dropped CAP_DAC_OVERRIDE gets through
+ * the mount exactly what it gets in the shm directory.  shmfs.own_checks
+ * says which; perm_check() and perm_setattr() are no-ops otherwise.
  */
 #include "shmfs.h"
 
 #include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_GROUPS 256
 
 static bool enabled; /* only root can take on other credentials */
+/* Which user namespace: "user:[INODE]", the /proc/PID/ns/user link (a
+ * readlink costs half what a stat of it does). */
+#define NS_LEN 64
+static char own_userns[NS_LEN];
+
+static bool userns_of(pid_t pid, char *ns)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+    ssize_t len = readlink(path, ns, NS_LEN - 1);
+    if (len < 0)
+        return false;
+    ns[len] = '\0';
+    return true;
+}
 
 int cred_init(void)
 {
     enabled = geteuid() == 0;
+    if (shmfs.own_checks && !userns_of(getpid(), own_userns)) {
+        shmfs_log("cannot read /proc/self/ns/user: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -38,31 +73,267 @@ static int set_groups(size_t n, const gid_t *groups)
     return syscall(SYS_setgroups, n, groups) < 0 ? -errno : 0;
 }
 
-int cred_run(fuse_req_t req, int (*op)(void *), void *arg)
+/* --- permission checks (own_checks) --------------------------------------- */
+
+/* The caller of a request, as far as a check needed to look. */
+struct caller {
+    fuse_req_t req;
+    uid_t uid; /* fs uid and gid */
+    gid_t gid;
+    bool caps_read, groups_read;
+    bool permitted; /* judge by the permitted capabilities (access(2)) */
+    uint64_t caps;  /* in the daemon's user namespace */
+    int ngroups;    /* < 0 or > MAX_GROUPS: unknown */
+    gid_t groups[MAX_GROUPS];
+};
+
+static void caller_init(struct caller *c, fuse_req_t req)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    /* A caller with fs uid and gid 0 has the daemon's credentials already
-     * (a root caller with another gid must still create files with it). */
-    if (!enabled || (ctx->uid == 0 && ctx->gid == 0))
+    c->req = req;
+    c->uid = ctx->uid;
+    c->gid = ctx->gid;
+    c->caps_read = c->groups_read = c->permitted = false;
+}
+
+/* Capabilities count only in the user namespace they were given in: a
+ * caller in another one (or whose pid the daemon cannot see, pid 0) is
+ * taken to have none. */
+static bool has_cap(struct caller *c, int cap)
+{
+    if (!c->caps_read) {
+        c->caps_read = true;
+        c->caps = 0;
+        pid_t pid = fuse_req_ctx(c->req)->pid;
+        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3,
+                                             pid};
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+        char ns[NS_LEN];
+        if (pid > 0 && syscall(SYS_capget, &h, d) == 0 &&
+            userns_of(pid, ns) && strcmp(ns, own_userns) == 0)
+            c->caps = c->permitted ? d[0].permitted |
+                                         (uint64_t)d[1].permitted << 32
+                                   : d[0].effective |
+                                         (uint64_t)d[1].effective << 32;
+    }
+    return (c->caps >> cap) & 1;
+}
+
+/* in_group_p(): 1 if @gid is the fs gid or a supplementary group, else 0,
+ * or -1 when the groups cannot be read (the caller is being killed, or has
+ * more than MAX_GROUPS): the callers then refuse rather than guess. */
+static int in_group(struct caller *c, gid_t gid)
+{
+    if (gid == c->gid)
+        return 1;
+    if (!c->groups_read) {
+        c->groups_read = true;
+        c->ngroups = fuse_req_getgroups(c->req, MAX_GROUPS, c->groups);
+    }
+    if (c->ngroups < 0 || c->ngroups > MAX_GROUPS)
+        return -1;
+    for (int i = 0; i < c->ngroups; i++)
+        if (c->groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* inode_owner_or_capable() */
+static bool owner_or_capable(struct caller *c, const struct stat *attr)
+{
+    return c->uid == attr->st_uid || has_cap(c, CAP_FOWNER);
+}
+
+/* generic_permission(), without ACLs (the kernel sees none through FUSE
+ * either): the owner's, group's or others' bits, whichever class the
+ * caller is in, then CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE. */
+static int check(struct caller *c, const struct stat *attr, int mask)
+{
+    mode_t mode = attr->st_mode, bits = mode;
+    mask &= R_OK | W_OK | X_OK;
+    if (c->uid == attr->st_uid) {
+        bits >>= 6;
+    } else if (mask & (mode ^ (mode >> 3))) {
+        /* The group's bits where they differ from the others' (so the
+         * groups are read only when they matter). */
+        int member = in_group(c, attr->st_gid);
+        if (member < 0)
+            return -EACCES;
+        if (member)
+            bits >>= 3;
+    }
+    if ((mask & ~bits) == 0)
+        return 0;
+    if (S_ISDIR(mode)) {
+        if (!(mask & W_OK) && has_cap(c, CAP_DAC_READ_SEARCH))
+            return 0;
+        return has_cap(c, CAP_DAC_OVERRIDE) ? 0 : -EACCES;
+    }
+    if (mask == R_OK && has_cap(c, CAP_DAC_READ_SEARCH))
+        return 0;
+    if ((!(mask & X_OK) || (mode & 0111)) && has_cap(c, CAP_DAC_OVERRIDE))
+        return 0;
+    return -EACCES;
+}
+
+int perm_check(fuse_req_t req, const struct stat *attr, int mask)
+{
+    if (!shmfs.own_checks)
+        return 0;
+    struct caller c;
+    caller_init(&c, req);
+    return check(&c, attr, mask);
+}
+
+/*
+ * access(2) runs with the caller's real ids and, for root, its permitted
+ * capabilities (access_override_creds()); the request carries those ids,
+ * but capget() reports the task's own capabilities.  A root caller is
+ * judged by its permitted ones, as access(2) does.  (faccessat2() with
+ * AT_EACCESS, the same request, uses the effective ones: for a root
+ * process that lowered its effective set the answer is then too kind; it
+ * is advice only, as every open is checked with the effective set.)
+ */
+int perm_access(fuse_req_t req, const struct stat *attr, int mask)
+{
+    if (!shmfs.own_checks)
+        return 0;
+    struct caller c;
+    caller_init(&c, req);
+    c.permitted = c.uid == 0;
+    return check(&c, attr, mask);
+}
+
+int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,
+                 int to_set, bool has_fh)
+{
+    if (!shmfs.own_checks)
+        return 0;
+    struct caller c;
+    caller_init(&c, req);
+    /* truncate(2) needs write permission; ftruncate(2) had it at open. */
+    if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh) {
+        int err = check(&c, cur, W_OK);
+        if (err < 0)
+            return err;
+    }
+    /* chown_ok(), chgrp_ok() */
+    bool owner = c.uid == cur->st_uid;
+    if ((to_set & FUSE_SET_ATTR_UID) &&
+        !(owner && attr->st_uid == cur->st_uid) && !has_cap(&c, CAP_CHOWN))
+        return -EPERM;
+    if ((to_set & FUSE_SET_ATTR_GID) &&
+        !(owner &&
+          (attr->st_gid == cur->st_gid || in_group(&c, attr->st_gid) > 0)) &&
+        !has_cap(&c, CAP_CHOWN))
+        return -EPERM;
+    if (to_set & FUSE_SET_ATTR_MODE) {
+        if (!owner_or_capable(&c, cur))
+            return -EPERM;
+        /* chmod by someone outside the file's group drops set-group-ID */
+        gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : cur->st_gid;
+        if (in_group(&c, gid) <= 0 && !has_cap(&c, CAP_FSETID))
+            attr->st_mode &= ~(mode_t)S_ISGID;
+    }
+    /* Setting times needs the owner, except touching both to now
+     * (utimensat() with NULL times), which write permission allows. */
+    int times = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                          FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW);
+    if (times && !owner_or_capable(&c, cur)) {
+        int touch = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+        if (times != touch)
+            return -EPERM;
+        int err = check(&c, cur, W_OK);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* The capabilities that bear on files (the kernel's CAP_FS_MASK). */
+#define FS_CAPS                                                              \
+    ((1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) |                      \
+     (1ull << CAP_DAC_READ_SEARCH) | (1ull << CAP_FOWNER) |                  \
+     (1ull << CAP_FSETID) | (1ull << CAP_LINUX_IMMUTABLE) |                  \
+     (1ull << CAP_MKNOD) | (1ull << CAP_MAC_OVERRIDE))
+
+/* This thread's effective capabilities: read into @eff, or set to @set. */
+static int thread_caps(uint64_t *eff, const uint64_t *set)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &h, d) < 0)
+        return -errno;
+    if (eff)
+        *eff = d[0].effective | (uint64_t)d[1].effective << 32;
+    if (!set)
+        return 0;
+    d[0].effective = (uint32_t)*set;
+    d[1].effective = (uint32_t)(*set >> 32);
+    return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+/* Can a caller with fs uid @uid that may write the shm directory (the
+ * folder checks came first) be refused a change in it for want of
+ * capabilities?  Only by a sticky directory of someone else's. */
+static bool sticky_for(uid_t uid)
+{
+    struct stat dir;
+    return fstat(shmfs.dirfd, &dir) < 0 ||
+           ((dir.st_mode & S_ISVTX) && dir.st_uid != uid);
+}
+
+int cred_run(fuse_req_t req, int (*op)(void *), void *arg, bool opens)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    if (!enabled)
         return op(arg);
+    /* Where the daemon checks (own_checks), every caller runs as root but
+     * may lack capabilities: when they can matter, the thread gives up
+     * those it lacks, so that the kernel applies the real directory's
+     * rules to it too. */
+    uint64_t drop = 0, saved = 0;
+    if (shmfs.own_checks && (opens || sticky_for(ctx->uid))) {
+        struct caller c;
+        caller_init(&c, req);
+        has_cap(&c, CAP_CHOWN); /* reads them all */
+        drop = FS_CAPS & ~c.caps;
+    }
+    /* A caller with fs uid and gid 0 and all of the daemon's powers over
+     * files is the daemon already (a root caller with another gid must
+     * still create files with it). */
+    if (ctx->uid == 0 && ctx->gid == 0 && !drop)
+        return op(arg);
+    if (drop) {
+        int err = thread_caps(&saved, NULL);
+        uint64_t lower = saved & ~drop;
+        if (err == 0)
+            err = thread_caps(NULL, &lower);
+        if (err < 0)
+            return err;
+    }
     gid_t groups[MAX_GROUPS];
     int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+    int err = -EPERM;
     /* Unknown groups (the caller is being killed, or has more than we can
      * hold): refuse rather than guess. */
     if (n < 0 || n > MAX_GROUPS)
-        return -EACCES;
-    int err = set_groups((size_t)n, groups);
-    if (err < 0)
-        return err;
-    /* gid first: once the fs uid is not 0 the thread could not change it. */
-    syscall(SYS_setfsgid, ctx->gid);
-    syscall(SYS_setfsuid, ctx->uid);
-    err = -EPERM;
-    if ((uid_t)syscall(SYS_setfsuid, -1) == ctx->uid &&
-        (gid_t)syscall(SYS_setfsgid, -1) == ctx->gid)
-        err = op(arg);
-    syscall(SYS_setfsuid, 0);
-    syscall(SYS_setfsgid, 0);
-    set_groups(0, NULL);
+        err = -EACCES;
+    else if ((err = set_groups((size_t)n, groups)) == 0) {
+        /* gid first: once the fs uid is not 0 the thread could not change
+         * it. */
+        syscall(SYS_setfsgid, ctx->gid);
+        syscall(SYS_setfsuid, ctx->uid);
+        err = -EPERM;
+        if ((uid_t)syscall(SYS_setfsuid, -1) == ctx->uid &&
+            (gid_t)syscall(SYS_setfsgid, -1) == ctx->gid)
+            err = op(arg);
+        syscall(SYS_setfsuid, 0);
+        syscall(SYS_setfsgid, 0);
+        set_groups(0, NULL);
+    }
+    if (drop && thread_caps(NULL, &saved) < 0)
+        shmfs_log("cannot take back capabilities: %s", strerror(errno));
     return err;
 }

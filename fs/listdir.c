@@ -343,8 +343,8 @@ ino_t list_folder_ino(ino_t ino)
     return (ino_t)((1ull << 63) | ((uint64_t)ino << INDEX_BITS) | INDEX_MASK);
 }
 
-static void elem_attr(const struct stat *seg, ino_t list_ino, size_t index,
-                      size_t len, struct stat *attr)
+void elem_attr(const struct stat *seg, ino_t list_ino, size_t index,
+               size_t len, struct stat *attr)
 {
     *attr = *seg;
     attr->st_ino = elem_ino(list_ino, index);

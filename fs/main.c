@@ -5,7 +5,8 @@
  *   shmfs DIR MOUNTPOINT [-o OPTIONS]        (as mount.fuse3 runs it)
  *
  * Mounts the segment namespace DIR (default /dev/shm) at MOUNTPOINT with
- * default_permissions always on, fsname DIR and subtype shmfs.  Like every
+ * fsname DIR and subtype shmfs, and default_permissions unless the daemon
+ * checks permissions itself (see own_checks() below).  Like every
  * libfuse filesystem it daemonizes unless -f; SIGTERM, SIGINT and SIGHUP
  * unmount and exit 0.
  */
@@ -140,21 +141,67 @@ static int open_dir(const char *dir)
     return 0;
 }
 
+/* Is @opt one of the comma-separated options of some "-o" in @args?  A
+ * backslash escapes the next character, as libfuse parses them. */
+static bool has_option(const struct fuse_args *args, const char *opt)
+{
+    size_t len = strlen(opt);
+    for (int i = 1; i < args->argc; i++) {
+        const char *o = args->argv[i];
+        if (strcmp(o, "-o") == 0 && i + 1 < args->argc)
+            o = args->argv[++i];
+        else if (strncmp(o, "-o", 2) == 0)
+            o += 2;
+        else
+            continue;
+        for (const char *start = o;; o++) {
+            if (*o == '\\' && o[1]) {
+                o++;
+                continue;
+            }
+            if (*o != ',' && *o)
+                continue;
+            if ((size_t)(o - start) == len && strncmp(start, opt, len) == 0)
+                return true;
+            if (!*o)
+                break;
+            start = o + 1;
+        }
+    }
+    return false;
+}
+
 /*
- * The options every shmfs mount gets.  Permission checks are the kernel's,
- * on the attributes shmfs reports, which are the segments' own: a caller
- * can do through the mount what it could do in the shm directory, and
- * nothing more.  fsname is the directory, escaped as libfuse parses options
- * (a ',' in the path must not start another option).
+ * Who checks permissions (cred.c): the kernel (default_permissions), on
+ * the attributes shmfs reports, which are the segments' own; or, on a
+ * mount only the mounter may use (no allow_other or allow_root) when the
+ * mounter is root, the daemon itself, by the same rules, which saves the
+ * requests the kernel spends refetching the root's attributes.  Either
+ * way a caller can do through the mount what it could do in the shm
+ * directory, and nothing more.  -o default_permissions keeps the kernel's.
+ */
+static bool own_checks(const struct fuse_args *args)
+{
+    return geteuid() == 0 && !has_option(args, "allow_other") &&
+           !has_option(args, "allow_root") &&
+           !has_option(args, "default_permissions");
+}
+
+/*
+ * The options every shmfs mount gets.  fsname is the directory, escaped as
+ * libfuse parses options (a ',' in the path must not start another option).
  */
 static char *mount_options(const char *dir)
 {
-    static const char fixed[] = "default_permissions,subtype=shmfs,fsname=";
-    char *opts = malloc(sizeof(fixed) + 2 * strlen(dir));
+    const char *fixed = shmfs.own_checks
+                            ? "subtype=shmfs,fsname="
+                            : "default_permissions,subtype=shmfs,fsname=";
+    size_t flen = strlen(fixed);
+    char *opts = malloc(flen + 1 + 2 * strlen(dir));
     if (!opts)
         return NULL;
-    char *p = opts + sizeof(fixed) - 1;
-    memcpy(opts, fixed, sizeof(fixed) - 1);
+    char *p = opts + flen;
+    memcpy(opts, fixed, flen);
     for (; *dir; dir++) {
         if (*dir == ',' || *dir == '\\')
             *p++ = '\\';
@@ -252,6 +299,7 @@ int main(int argc, char **argv)
     }
     if (open_dir(dir) < 0)
         goto out;
+    shmfs.own_checks = own_checks(&args);
     mopts = mount_options(shmfs.dir);
     if (!mopts || fuse_opt_add_arg(&args, "-o") != 0 ||
         fuse_opt_add_arg(&args, mopts) != 0)

@@ -80,9 +80,60 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         shmfs.passthrough = true;
 }
 
+/*
+ * Without default_permissions (shmfs.own_checks), check @mask for the
+ * caller on @n as the kernel would have, with @check; reply with the
+ * refusal, and return false, when it fails.  The kernel would also have
+ * checked search permission on the folders above @n on the way (the
+ * root, and a list folder above its elements and .raw): a name it has
+ * cached needs no lookup, so that is checked here, for every request
+ * that names @n.
+ */
+typedef int check_fn(fuse_req_t req, const struct stat *attr, int mask);
+
+/* Search permission on the folders above @n: 0 or -errno. */
+static int folders_above(fuse_req_t req, struct node *n, check_fn *check)
+{
+    int err = 0;
+    struct stat attr;
+    for (struct node *up = n; err == 0 && up->kind != NODE_ROOT;) {
+        up = up->list ? up->list : &shmfs.root;
+        err = seg_shown_attr(req, up, &attr);
+        if (err == 0)
+            err = check(req, &attr, X_OK);
+    }
+    return err;
+}
+
+static bool check_as(fuse_req_t req, struct node *n, int mask,
+                     check_fn *check)
+{
+    if (!shmfs.own_checks)
+        return true;
+    struct stat attr;
+    int err = seg_shown_attr(req, n, &attr);
+    if (err == 0)
+        err = check(req, &attr, mask);
+    if (err == 0)
+        err = folders_above(req, n, check);
+    if (err < 0)
+        fuse_reply_err(req, -err);
+    return err == 0;
+}
+
+static bool permitted(fuse_req_t req, struct node *n, int mask)
+{
+    return check_as(req, n, mask, perm_check);
+}
+
+/* Creating or removing a name: write and search permission on its folder. */
+#define DIR_CHANGE (W_OK | X_OK)
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct node *p = node_of(parent);
+    if (!permitted(req, p, X_OK))
+        return;
     if (strlen(name) > NAME_MAX) /* in every folder, as local filesystems */
         fuse_reply_err(req, ENAMETOOLONG);
     else if (p->kind == NODE_ROOT)
@@ -132,8 +183,20 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
-    (void)fi;
     struct node *n = node_of(ino);
+    if (shmfs.own_checks) {
+        struct stat cur;
+        int err = seg_shown_attr(req, n, &cur);
+        /* (ftruncate(2), the one setattr with @fi, takes no path) */
+        if (err == 0 && !fi)
+            err = folders_above(req, n, perm_check);
+        if (err == 0)
+            err = perm_setattr(req, &cur, attr, to_set, fi != NULL);
+        if (err < 0) {
+            fuse_reply_err(req, -err);
+            return;
+        }
+    }
     if (n->kind == NODE_ROOT)
         fuse_reply_err(req, EPERM);
     else if (n->kind == NODE_ELEMENT)
@@ -146,34 +209,40 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
                      mode_t mode, dev_t rdev)
 {
-    (void)parent, (void)name, (void)mode, (void)rdev;
-    fuse_reply_err(req, EPERM);
+    (void)name, (void)mode, (void)rdev;
+    if (permitted(req, node_of(parent), DIR_CHANGE))
+        fuse_reply_err(req, EPERM);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
                      mode_t mode)
 {
-    (void)parent, (void)name, (void)mode;
-    fuse_reply_err(req, EPERM);
+    (void)name, (void)mode;
+    if (permitted(req, node_of(parent), DIR_CHANGE))
+        fuse_reply_err(req, EPERM);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
                        const char *name)
 {
-    (void)link, (void)parent, (void)name;
-    fuse_reply_err(req, EPERM);
+    (void)link, (void)name;
+    if (permitted(req, node_of(parent), DIR_CHANGE))
+        fuse_reply_err(req, EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                     const char *newname)
 {
-    (void)ino, (void)newparent, (void)newname;
-    fuse_reply_err(req, EPERM);
+    (void)ino, (void)newname;
+    if (permitted(req, node_of(newparent), DIR_CHANGE))
+        fuse_reply_err(req, EPERM);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct node *p = node_of(parent);
+    if (!permitted(req, p, DIR_CHANGE))
+        return;
     if (p->kind == NODE_ROOT)
         seg_unlink(req, name, false);
     else
@@ -182,6 +251,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+    if (!permitted(req, node_of(parent), DIR_CHANGE))
+        return;
     if (node_of(parent)->kind == NODE_ROOT)
         seg_unlink(req, name, true);
     else
@@ -192,6 +263,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname,
                       unsigned int flags)
 {
+    if (!permitted(req, node_of(parent), DIR_CHANGE) ||
+        (newparent != parent &&
+         !permitted(req, node_of(newparent), DIR_CHANGE)))
+        return;
     if (node_of(parent)->kind == NODE_ROOT &&
         node_of(newparent)->kind == NODE_ROOT)
         seg_rename(req, name, newname, flags);
@@ -202,15 +277,35 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                       mode_t mode, struct fuse_file_info *fi)
 {
+    if (!permitted(req, node_of(parent), DIR_CHANGE))
+        return;
     if (node_of(parent)->kind == NODE_ROOT)
         seg_create(req, name, mode, fi);
     else
         fuse_reply_err(req, EPERM); /* a list has a fixed length */
 }
 
+/* __FMODE_EXEC (include/linux/fs.h): in the flags of an open for exec. */
+#define K_FMODE_EXEC 040
+
+/* What an open with @flags needs (the kernel's may_open()). */
+static int open_mask(int flags)
+{
+    int mask = (flags & O_ACCMODE) == O_RDONLY ? R_OK
+               : (flags & O_ACCMODE) == O_WRONLY ? W_OK
+                                                 : R_OK | W_OK;
+    if (flags & O_TRUNC)
+        mask |= W_OK;
+    if (flags & K_FMODE_EXEC)
+        mask |= X_OK;
+    return mask;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct node *n = node_of(ino);
+    if (!permitted(req, n, open_mask(fi->flags)))
+        return;
     if (is_file(n))
         seg_open_file(req, n, fi);
     else if (n->kind == NODE_ELEMENT)
@@ -265,6 +360,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
     struct node *n = node_of(ino);
+    if (!permitted(req, n, R_OK))
+        return;
     if (n->kind == NODE_ROOT)
         root_opendir(req, fi);
     else if (n->kind == NODE_LIST)
@@ -375,12 +472,21 @@ static ssize_t xattr_value(struct node *n, const char *attr, char *buf,
     return list_xattr(n, attr, buf, cap);
 }
 
+/* user.* attributes need read (or write) permission, as in the kernel's
+ * xattr_permission(). */
+static bool is_user_xattr(const char *name)
+{
+    return strncmp(name, "user.", 5) == 0;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *attr,
                         size_t size)
 {
     struct node *n = node_of(ino);
     char small[256], *buf = small;
 
+    if (is_user_xattr(attr) && !permitted(req, n, R_OK))
+        return;
     if (!has_xattr(n->kind, attr)) {
         fuse_reply_err(req, ENODATA);
         return;
@@ -421,7 +527,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         const char *value, size_t size, int flags)
 {
-    (void)ino, (void)value, (void)size, (void)flags;
+    (void)value, (void)size, (void)flags;
+    if (is_user_xattr(name) && !permitted(req, node_of(ino), W_OK))
+        return;
     /* Ours are computed, and segments keep no other attributes. */
     fuse_reply_err(req, strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX))
                             ? ENOTSUP
@@ -431,6 +539,14 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     op_setxattr(req, ino, name, NULL, 0, 0);
+}
+
+/* access(2) and chdir(2): the kernel asks only without
+ * default_permissions (it checks itself otherwise). */
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    if (check_as(req, node_of(ino), mask, perm_access))
+        fuse_reply_err(req, 0);
 }
 
 /* No flush: nothing is buffered at close, and without the op the kernel
@@ -460,6 +576,7 @@ const struct fuse_lowlevel_ops shmfs_ops = {
     .readdirplus = op_readdirplus,
     .releasedir = op_releasedir,
     .statfs = op_statfs,
+    .access = op_access,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .setxattr = op_setxattr,

@@ -265,6 +265,23 @@ static int node_stat(fuse_req_t req, struct node *n, struct stat *st)
     return err;
 }
 
+int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr)
+{
+    if (n->kind == NODE_ROOT)
+        return fstat(shmfs.dirfd, attr) < 0 ? -errno : 0;
+    /* Elements and .raw: the segment is their folder's. */
+    struct node *seg = n->list ? n->list : n;
+    struct stat st;
+    int err = node_stat(req, seg, &st);
+    if (err < 0)
+        return err;
+    if (n->kind == NODE_ELEMENT)
+        elem_attr(&st, seg->ino, n->index, 0, attr);
+    else
+        seg_attr(n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT, &st, attr);
+    return 0;
+}
+
 static enum node_kind shown_kind(const struct node *n)
 {
     return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
@@ -435,12 +452,21 @@ struct create_args {
     int fd;
 };
 
+/* The node's shared fd is read-write whatever the caller asked.  A file
+ * that O_EXCL creates is opened without a permission check, so it is
+ * opened read-write at once; otherwise seg_create() reopens it. */
+static int create_access(int flags)
+{
+    return (flags & O_EXCL) ? O_RDWR : (flags & O_ACCMODE);
+}
+
 static int create_op(void *arg)
 {
     struct create_args *a = arg;
     a->fd = openat(shmfs.dirfd, a->name,
-                   O_CREAT | (a->flags & (O_ACCMODE | O_EXCL | O_TRUNC)) |
-                       O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                   O_CREAT | create_access(a->flags) |
+                       (a->flags & (O_EXCL | O_TRUNC)) | O_NOFOLLOW |
+                       O_NONBLOCK | O_CLOEXEC,
                    a->mode & 07777);
     return a->fd < 0 ? -errno : 0;
 }
@@ -451,7 +477,7 @@ static int create_as_caller(fuse_req_t req, const char *name, mode_t mode,
                             int flags)
 {
     struct create_args a = {name, mode, flags, -1};
-    int err = cred_run(req, create_op, &a);
+    int err = cred_run(req, create_op, &a, !(flags & O_EXCL));
     /* A name held by what shmfs does not show (a symlink, a directory, a
      * FIFO) is taken all the same. */
     if (err == -ELOOP || err == -EISDIR || err == -ENXIO)
@@ -487,9 +513,9 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
         fuse_reply_err(req, -err);
         return;
     }
-    /* The node's shared fd is read-write whatever the caller asked: reopen
-     * this very file (not the name, which may change) as the daemon. */
-    if ((fi->flags & O_ACCMODE) != O_RDWR) {
+    /* Not read-write yet: reopen this very file (not the name, which may
+     * change) as the daemon. */
+    if (create_access(fi->flags) != O_RDWR) {
         snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
         int rw = open(self, O_RDWR | O_CLOEXEC);
         if (rw >= 0) {
@@ -567,7 +593,7 @@ void seg_unlink(fuse_req_t req, const char *name, bool as_dir)
     /* shm_unlink() as the caller (sticky directories); mappings and open
      * files keep the memory alive. */
     if (err == 0)
-        err = cred_run(req, unlink_op, (void *)name);
+        err = cred_run(req, unlink_op, (void *)name, false);
     fuse_reply_err(req, -err);
 }
 
@@ -604,7 +630,7 @@ void seg_rename(fuse_req_t req, const char *name, const char *newname,
     }
     struct rename_args a = {name, newname, flags};
     if (err == 0)
-        err = cred_run(req, rename_op, &a);
+        err = cred_run(req, rename_op, &a, false);
     if (err == 0) {
         node_rename(st.st_ino, newname);
         if (exists && (flags & RENAME_EXCHANGE))

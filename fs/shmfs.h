@@ -92,6 +92,7 @@ struct shmfs {
     atomic_bool passthrough; /* negotiated with the kernel and permitted */
     bool no_passthrough; /* --no-passthrough: do not ask for it */
     bool no_uring;       /* --no-uring: serve /dev/fuse only (uring.h) */
+    bool own_checks;     /* no default_permissions: the daemon checks (cred.c) */
     double timeout;      /* entry/attr cache time for segments, seconds */
 
     pthread_mutex_t lock; /* the node table, and the node fields it guards */
@@ -195,6 +196,10 @@ int seg_classify(const char *name, const struct stat *st, bool patient,
 /* Fill @attr for a node of @kind (segment or list) over the segment stat
  * @st. */
 void seg_attr(enum node_kind kind, const struct stat *st, struct stat *attr);
+/* The attributes @n is shown with now (the root's are the shm
+ * directory's), for permission checks: mode, owner and group are right,
+ * an element's size is not. */
+int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr);
 void seg_lookup(fuse_req_t req, const char *name);
 void seg_getattr(fuse_req_t req, struct node *n);
 void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr,
@@ -244,6 +249,10 @@ size_t dir_add(fuse_req_t req, char *buf, size_t rem, const char *name,
 void list_map_drop(struct node *dir);
 /* Drop the maps of folders idle for a while (watch.c, every second). */
 void list_maps_sweep(void);
+/* The attributes of element @index of the folder @list_ino over the
+ * segment @seg, whose text is @len bytes. */
+void elem_attr(const struct stat *seg, ino_t list_ino, size_t index,
+               size_t len, struct stat *attr);
 /* st_ino of a list folder over the segment @ino (.raw has @ino itself). */
 ino_t list_folder_ino(ino_t ino);
 void list_lookup(fuse_req_t req, struct node *dir, const char *name);
@@ -281,9 +290,23 @@ int guard_run_patient(int (*fn)(void *), void *arg);
 /* --- cred.c --------------------------------------------------------------- */
 int cred_init(void);
 /* Run @op(@arg) (which returns 0 or -errno) with the calling process's fs
- * uid, gid and groups in this thread; as the daemon when it is not root or
- * the caller is root.  Returns what @op returned. */
-int cred_run(fuse_req_t req, int (*op)(void *), void *arg);
+ * uid, gid and groups in this thread, and with shmfs.own_checks no more
+ * capabilities than it has where they can matter (@opens: @op may open an
+ * existing file); as the daemon when it is not root or the caller is root
+ * with all its powers.  Returns what @op returned. */
+int cred_run(fuse_req_t req, int (*op)(void *), void *arg, bool opens);
+/* With shmfs.own_checks (else both return 0): may the caller of @req do
+ * @mask (R_OK, W_OK, X_OK) to a node shown with @attr?  0 or -EACCES, as
+ * the kernel's default_permissions would answer. */
+int perm_check(fuse_req_t req, const struct stat *attr, int mask);
+/* perm_check() for access(2) (see cred.c). */
+int perm_access(fuse_req_t req, const struct stat *attr, int mask);
+/* May the caller change what @to_set says of a node shown with @cur, to
+ * @attr (a truncate without @has_fh, chmod, chown, utimens)?  0, -EACCES
+ * or -EPERM; a chmod by a caller outside the group loses S_ISGID in
+ * @attr, as in the kernel. */
+int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,
+                 int to_set, bool has_fh);
 /* Run @fn(@arg); if it touches a page of a mapping that another process
  * truncated away (SIGBUS), return -EIO instead of dying. */
 int guard_run(int (*fn)(void *), void *arg);

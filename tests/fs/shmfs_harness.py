@@ -863,16 +863,23 @@ R = {}
 def as_nobody(code, timeout=60, umask=None):
     """Run python code as nobody:nogroup; the code fills the dict R, which
     is returned (parsed from JSON)."""
+    return python_as(nobody_argv, "nobody", code, timeout, umask)
+
+
+def python_as(wrap, who, code, timeout=60, umask=None):
+    """Run python code under the argv wrapper wrap(argv) (setpriv, say),
+    after NOBODY_PRELUDE; the code fills the dict R, which is returned
+    (parsed from JSON).  who names the caller in errors."""
     body = NOBODY_PRELUDE
     if umask is not None:
         body += "os.umask(0o%o)\n" % umask
     body += code + "\nprint(json.dumps(R))\n"
-    r = subprocess.run(nobody_argv([sys.executable, "-c", body]),
+    r = subprocess.run(wrap([sys.executable, "-c", body]),
                        capture_output=True, text=True, timeout=timeout,
                        cwd="/")
     if r.returncode != 0:
-        raise TestFailure("python as nobody failed (%d): %s" % (
-            r.returncode, r.stderr.strip()[-2000:]))
+        raise TestFailure("python as %s failed (%d): %s" % (
+            who, r.returncode, r.stderr.strip()[-2000:]))
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

@@ -27,8 +27,10 @@ def test_foreground_mount_table(m):
     check(e is not None, "no fuse.shmfs entry for %s" % m.mnt)
     eq(e["fstype"], "fuse.shmfs", "fstype")
     eq(e["source"], m.shm, "mount source (fsname)")
-    check("default_permissions" in e["superopts"].split(","),
-          "default_permissions not in the super options %r" % e["superopts"])
+    # Only root may use it: the daemon checks permissions itself.
+    check("default_permissions" not in e["superopts"].split(","),
+          "default_permissions in the super options %r of a root-only "
+          "mount" % e["superopts"])
     check(m.alive(), "the -f daemon should still be running")
 
 
@@ -193,6 +195,18 @@ def test_o_allow_other_in_mount_table():
         check("allow_other" in opts, "allow_other not in %r" % opts)
         check("default_permissions" in opts,
               "default_permissions not in %r" % opts)
+
+
+def test_kernel_checks_unless_root_only():
+    """default_permissions (the kernel checks) on every mount others may
+    use, and when asked; off only on a root-only mount (cred.c)."""
+    for opts, want in ((["allow_root"], True), (["default_permissions"], True),
+                       (["ro,allow_other"], True), (["ro"], False),
+                       (["fsname=x\\,allow_other"], False)):
+        with H.Mount(opts=opts) as m:
+            got = "default_permissions" in \
+                H.mount_entry(m.mnt)["superopts"].split(",")
+            eq(got, want, "default_permissions with -o %s" % opts)
 
 
 def test_bad_usage():

@@ -254,6 +254,206 @@ R["listdir"] = t(os.listdir, %r)
 
 
 # ---------------------------------------------------------------------------
+# A root-only mount (no allow_other) has no default_permissions: the daemon
+# checks permissions itself (fs/cred.c).  Every process the kernel lets in
+# runs as root, but it may lack capabilities, have another fs uid, or other
+# groups: through the mount it must get exactly what it gets directly.
+
+GROUP = 4242
+
+# (name, mode, uid, gid) of the files each run starts from.
+ROOT_ONLY_FILES = [
+    ("nob600", 0o600, H.NOBODY_UID, H.NOBODY_GID),
+    ("nob644", 0o644, H.NOBODY_UID, H.NOBODY_GID),
+    ("nob666", 0o666, H.NOBODY_UID, H.NOBODY_GID),
+    ("nob700", 0o700, H.NOBODY_UID, H.NOBODY_GID),
+    ("grp060", 0o060, H.NOBODY_UID, GROUP),
+    ("grp604", 0o604, H.NOBODY_UID, GROUP),
+    ("own600", 0o600, 0, 0),
+    ("own000", 0o000, 0, 0),
+    ("own700", 0o700, 0, 0),
+    ("own2660", 0o2660, 0, GROUP),  # chmod outside the group drops S_ISGID
+]
+ROOT_ONLY_LISTS = [("L600", 0o600, H.NOBODY_UID), ("L644", 0o644, H.NOBODY_UID),
+                   ("Lown", 0o600, 0)]
+
+# Run in the caller: ops(D, pre, mounted) on the files pre + name of
+# folder D.  Lists are folders through the mount and files directly: what
+# a folder allows is compared with what its segment allows.
+ROOT_ONLY_OPS = r'''
+def f_ops(P, k):
+    R[k + "stat"] = t(os.stat, P)
+    for a, m in (("r", os.R_OK), ("w", os.W_OK), ("x", os.X_OK)):
+        R[k + "access_" + a] = str(os.access(P, m))
+    R[k + "exec"] = t(lambda: subprocess.run([P], check=True))
+    if R[k + "stat"] != "ok":
+        return
+    st = os.stat(P)
+    R[k + "read"] = t(rd, P)
+    R[k + "write"] = t(wr, P, b"#")
+    R[k + "open_rdwr"] = t(lambda: os.close(os.open(P, os.O_RDWR)))
+    R[k + "truncate"] = t(os.truncate, P, 8)
+    R[k + "chmod_same"] = t(os.chmod, P, S.S_IMODE(st.st_mode))
+    R[k + "mode_after"] = oct(os.stat(P).st_mode)
+    R[k + "chown_same"] = t(os.chown, P, st.st_uid, -1)
+    R[k + "chgrp"] = t(os.chown, P, -1, %(group)d)
+    R[k + "utime_set"] = t(os.utime, P, (1, 1))
+    R[k + "utime_now"] = t(os.utime, P)
+    R[k + "chmod_other"] = t(os.chmod, P, 0o640)
+def ops(D, pre, mounted):
+    R["listdir"] = t(os.listdir, D)
+    for n in %(files)r:
+        f_ops(D + "/" + pre + n, n + ".")
+    for n in %(lists)r:
+        P = D + "/" + pre + n
+        if mounted:
+            R[n + ".read"] = t(rd, P + "/0")
+            R[n + ".list"] = t(os.listdir, P)
+            R[n + ".raw"] = t(rd, P + "/.raw")
+            R[n + ".write"] = t(wr, P + "/0", b"5\n")
+            R[n + ".xattr"] = t(os.getxattr, P + "/0", "user.shmfs.type")
+        else:
+            R[n + ".read"] = R[n + ".list"] = R[n + ".raw"] = t(rd, P)
+            R[n + ".write"] = t(wr, P, b"\x01")
+            R[n + ".xattr"] = "ok" if R[n + ".read"] == "ok" else "EACCES"
+    R["create"] = t(lambda: os.close(os.open(D + "/" + pre + "new",
+                                      os.O_CREAT | os.O_EXCL | os.O_WRONLY)))
+    R["unlink_nob"] = t(os.unlink, D + "/" + pre + "nob666")
+    R["unlink_own"] = t(os.unlink, D + "/" + pre + "own600")
+    R["rename_own"] = t(os.rename, D + "/" + pre + "own000",
+                        D + "/" + pre + "own000.b")
+''' % {"group": GROUP, "files": [f[0] for f in ROOT_ONLY_FILES],
+         "lists": [x[0] for x in ROOT_ONLY_LISTS]}
+
+
+def _root_only_fixture(m, pre):
+    for name, mode, uid, gid in ROOT_ONLY_FILES:
+        p = m.shm_path(pre + name)
+        H.write_file(p, b"#!/bin/sh\nexit 0\n", mode=mode)
+        os.chown(p, uid, gid)
+        os.chmod(p, mode)
+    for name, mode, uid in ROOT_ONLY_LISTS:
+        H.make_list(m.shm, pre + name, [7, "abc"], mode=mode)
+        os.chown(m.shm_path(pre + name), uid, uid)
+
+
+def _compare_root_caller(m, who, wrap, prelude=""):
+    """Run ROOT_ONLY_OPS as a root caller (argv wrapper wrap) on fresh
+    files in the shm directory, then on fresh copies through the mount:
+    every result must be the same."""
+    tag = H.new_name("")[-6:].replace("_", "")
+    d, v = "d%s_" % tag, "v%s_" % tag
+    _root_only_fixture(m, d)
+    _root_only_fixture(m, v)
+    for name, _, _ in ROOT_ONLY_LISTS:
+        ok, _ = H.poll_until(lambda: os.path.isdir(m.path(v + name)), 2)
+        check(ok, "%s is a folder" % name)
+    # (Everything imported before the prelude changes who the caller is.)
+    code = "import stat as S, subprocess\n" + prelude + ROOT_ONLY_OPS
+    direct = H.python_as(wrap, who, code + "ops(%r, %r, False)" % (m.shm, d))
+    mounted = H.python_as(wrap, who, code + "ops(%r, %r, True)" % (m.mnt, v))
+    H.note("%s: %s" % (who, sorted(k for k, x in direct.items()
+                                   if x not in ("ok", "True"))))
+    for k in sorted(direct):
+        eq(mounted.get(k), direct[k], "%s: %s through the mount (direct, "
+           "then mounted)" % (who, k))
+    return direct
+
+
+def _setpriv(*args):
+    return lambda argv: ["setpriv"] + list(args) + ["--"] + argv
+
+
+def test_root_only_mount_checks_root_without_capabilities(m):
+    os.chmod(m.shm, 0o1777)
+    res = _compare_root_caller(m, "root without capabilities", _setpriv(
+        "--clear-groups", "--bounding-set=-all"))
+    eq((res["nob600.read"], res["nob600.chmod_same"], res["unlink_nob"],
+        res["own600.read"], res["own2660.mode_after"]),
+       ("EACCES", "EPERM", "ok", "ok", oct(0o100660)),
+       "what root without capabilities may do (directly; the sticky shm "
+       "dir is root's)")
+
+
+def test_root_only_mount_checks_groups(m):
+    os.chmod(m.shm, 0o1777)
+    res = _compare_root_caller(m, "root in group %d without capabilities"
+                               % GROUP, _setpriv("--groups=%d" % GROUP,
+                                                 "--bounding-set=-all"))
+    # The group's bits, not the others', once in the group (0604).
+    eq((res["grp060.read"], res["grp604.read"], res["own600.chgrp"]),
+       ("ok", "EACCES", "ok"), "root in the group (directly)")
+
+
+def test_root_only_mount_checks_each_capability(m):
+    os.chmod(m.shm, 0o1777)
+    res = _compare_root_caller(m, "root with only DAC_READ_SEARCH", _setpriv(
+        "--clear-groups", "--bounding-set=-all,+dac_read_search"))
+    eq((res["nob600.read"], res["nob600.write"]), ("ok", "EACCES"),
+       "DAC_READ_SEARCH reads, does not write")
+    res = _compare_root_caller(m, "root with only FOWNER and CHOWN", _setpriv(
+        "--clear-groups", "--bounding-set=-all,+fowner,+chown"))
+    eq((res["nob600.read"], res["nob600.chmod_same"],
+        res["nob600.chown_same"], res["unlink_nob"]),
+       ("EACCES", "ok", "ok", "ok"), "FOWNER and CHOWN: owner's rights")
+    res = _compare_root_caller(m, "root with only DAC_OVERRIDE", _setpriv(
+        "--clear-groups", "--bounding-set=-all,+dac_override"))
+    eq((res["nob600.write"], res["own000.read"], res["own000.exec"]),
+       ("ok", "ok", "EACCES"), "DAC_OVERRIDE: all but exec without x bits")
+
+
+def test_root_only_mount_checks_other_fs_uid(m):
+    """A root process whose fs uid and gid are nobody's (setfsuid(2))."""
+    os.chmod(m.shm, 0o1777)
+    prelude = r'''
+import ctypes
+_libc = ctypes.CDLL(None)
+os.setgroups([])
+_libc.setfsgid(%d)
+_libc.setfsuid(%d)
+''' % (H.NOBODY_GID, H.NOBODY_UID)
+    res = _compare_root_caller(m, "root with nobody's fs uid",
+                               lambda argv: argv, prelude)
+    eq((res["nob600.read"], res["own600.read"], res["create"]),
+       ("ok", "EACCES", "ok"), "as nobody for files (directly)")
+
+
+def test_root_only_mount_full_root_unchanged(m):
+    """Positive control: root with every capability may do everything but
+    run a file without x bits."""
+    os.chmod(m.shm, 0o1777)
+    res = _compare_root_caller(m, "root", lambda argv: argv)
+    refused = sorted(k for k, x in res.items()
+                     if x not in ("ok", "True") and "mode_after" not in k)
+    no_x = [f[0] for f in ROOT_ONLY_FILES if not f[1] & 0o111]
+    eq(refused, sorted([n + ".exec" for n in no_x] +
+                       [n + ".access_x" for n in no_x]), "refused to root")
+
+
+def test_root_only_mount_shm_dir_of_another_owner(m):
+    """The shm directory's own bits: one that root without capabilities
+    cannot search or list (nothing in it can be reached through the mount
+    either, also names the kernel has cached), and a sticky one of
+    another owner (only one's own files may be removed)."""
+    for mode, uid, gid, want in ((0o770, H.NOBODY_UID, GROUP,
+                                  ("EACCES", "EACCES", "EACCES", "EACCES")),
+                                 (0o1777, H.NOBODY_UID, H.NOBODY_GID,
+                                  ("ok", "ok", "EPERM", "ok"))):
+        os.chown(m.shm, uid, gid)
+        os.chmod(m.shm, mode)
+        try:
+            res = _compare_root_caller(m, "root without capabilities, shm "
+                                       "dir %o" % mode, _setpriv(
+                                           "--clear-groups",
+                                           "--bounding-set=-all"))
+            eq((res["listdir"], res["own600.stat"], res["unlink_nob"],
+                res["create"]), want, "shm dir %o (directly)" % mode)
+        finally:
+            os.chown(m.shm, 0, 0)
+            os.chmod(m.shm, 0o1777)
+
+
+# ---------------------------------------------------------------------------
 # Races with another user publishing a name directly in the sticky shm dir.
 # The kernel checks a request against the entry it has, but the name may
 # change in the real directory before the daemon acts on it: the daemon
