@@ -238,6 +238,10 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *o)
 {
     if (o->singlethread)
         return fuse_session_loop(se);
+    /* One thread while the ring serves; then (or when the session ended:
+     * the loop below returns at once, with its status) several. */
+    if (!shmfs.no_uring)
+        uring_serve_dev(se);
     struct fuse_loop_config *cfg = fuse_loop_cfg_create();
     if (!cfg)
         return -ENOMEM;

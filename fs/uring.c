@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Kernel ABI (include/uapi/linux/fuse.h, 7.42); Debian 12's headers
@@ -42,6 +43,10 @@
 #define K_IN_HEADER_LEN 40  /* struct fuse_in_header */
 #define K_OUT_HEADER_LEN 16 /* struct fuse_out_header */
 #define K_OP_IN_LEN 128     /* FUSE_URING_OP_IN_OUT_SZ */
+#define K_OP_FORGET 2       /* opcodes */
+#define K_OP_INIT 26
+#define K_OP_INTERRUPT 36
+#define K_OP_BATCH_FORGET 42
 
 struct k_ent_in_out {
     uint64_t flags;
@@ -96,6 +101,7 @@ static struct {
     int err;         /* the first thread's failure */
     bool started; /* threads were created */
     atomic_uint live;     /* threads serving (or waiting for) requests */
+    atomic_uint *queue_live; /* the same, per queue */
     atomic_ulong requests;
 } u = {
     .devfd = -1,
@@ -327,6 +333,7 @@ static void *ring_main(void *arg)
     if (go > 0)
         ring_serve(t);
     atomic_fetch_sub(&u.live, 1);
+    atomic_fetch_sub(&u.queue_live[t->qid], 1);
     /* Closing the ring cancels the entry if it is still registered. */
     io_uring_queue_exit(&t->ring);
     munmap(t->mem, t->mem_len);
@@ -348,6 +355,8 @@ static void join_threads(unsigned n)
         pthread_join(u.threads[i].tid, NULL);
     free(u.threads);
     u.threads = NULL;
+    free(u.queue_live);
+    u.queue_live = NULL;
     u.nthreads = 0;
     close(u.stopfd);
     u.stopfd = -1;
@@ -369,8 +378,16 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
         per /= 2;
     unsigned n = u.nqueues * per;
     u.threads = calloc(n, sizeof(*u.threads));
-    if (!u.threads)
+    u.queue_live = calloc(u.nqueues, sizeof(*u.queue_live));
+    if (!u.threads || !u.queue_live) {
+        free(u.threads);
+        free(u.queue_live);
+        u.threads = NULL;
+        u.queue_live = NULL;
         return -ENOMEM;
+    }
+    for (unsigned q = 0; q < u.nqueues; q++)
+        atomic_init(&u.queue_live[q], per);
     u.stopfd = eventfd(0, EFD_CLOEXEC);
     if (u.stopfd < 0) {
         int err = -errno;
@@ -440,6 +457,43 @@ void uring_stop(void)
                   strerror(errno));
     join_threads(u.nthreads);
     u.started = false;
+}
+
+/* The kernel sends the requests to the ring: it was accepted, and every
+ * queue has a thread (one whose registration was refused has ended; with
+ * a queue left without any, the kernel serves /dev/fuse instead). */
+static bool ring_serving(void)
+{
+    pthread_mutex_lock(&u.lock);
+    bool on = u.started && u.go == 1;
+    pthread_mutex_unlock(&u.lock);
+    for (unsigned q = 0; on && q < u.nqueues; q++)
+        on = atomic_load(&u.queue_live[q]) > 0;
+    return on;
+}
+
+void uring_serve_dev(struct fuse_session *se)
+{
+    struct fuse_buf buf = {.mem = NULL};
+    const struct timespec batch = {0, URING_FORGET_BATCH_MS * 1000000L};
+    while (!fuse_session_exited(se)) {
+        int res = fuse_session_receive_buf(se, &buf);
+        if (res == -EINTR)
+            continue;
+        if (res <= 0)
+            break;
+        uint32_t opcode = 0;
+        if (!(buf.flags & FUSE_BUF_IS_FD) && buf.size >= 8)
+            memcpy(&opcode, (const unsigned char *)buf.mem + 4, 4);
+        fuse_session_process_buf(se, &buf);
+        bool forget = opcode == K_OP_FORGET || opcode == K_OP_BATCH_FORGET;
+        if (!forget && opcode != K_OP_INIT && opcode != K_OP_INTERRUPT &&
+            !ring_serving())
+            break; /* a request the ring should have carried */
+        if (forget && ring_serving())
+            nanosleep(&batch, NULL); /* a signal cuts it short */
+    }
+    free(buf.mem);
 }
 
 ssize_t uring_describe(char *buf, size_t cap)

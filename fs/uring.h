@@ -45,6 +45,18 @@ void uring_start(bool accepted);
  * return its length; otherwise -1 (the caller writes to /dev/fuse). */
 ssize_t uring_capture_reply(const struct iovec *iov, int count);
 
+/* Serve /dev/fuse on this one thread while the ring carries the requests.
+ * /dev/fuse then carries only FORGETs and INTERRUPTs, and every FORGET the
+ * kernel queues wakes a thread reading /dev/fuse, a cross-CPU wake-up paid
+ * by the process that sends it (each unlink ends with one).  After a
+ * forget this thread lets the next ones gather for URING_FORGET_BATCH_MS
+ * (they then come in one BATCH_FORGET).  Returns when the session ends, or
+ * after a request the ring should have carried came while it is not in use
+ * (not accepted, or a queue lost every thread; or the kernel's fallback):
+ * the caller then serves /dev/fuse on several threads. */
+#define URING_FORGET_BATCH_MS 10
+void uring_serve_dev(struct fuse_session *se);
+
 /* End the threads and close the rings (after the session loop; safe when
  * nothing was started, and more than once). */
 void uring_stop(void);

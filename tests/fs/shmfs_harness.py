@@ -860,6 +860,56 @@ R = {}
 '''
 
 
+def _max_in_flight(log):
+    """From a -d log: the most requests seen at once between a request line
+    and its reply line."""
+    open_ = set()
+    best = 0
+    for line in log.splitlines():
+        mreq = re.match(r"unique: (\d+), opcode: (\w+)", line)
+        if mreq:
+            if mreq.group(2) not in ("FORGET", "BATCH_FORGET", "INTERRUPT"):
+                open_.add(mreq.group(1))
+                best = max(best, len(open_))
+            continue
+        mrep = re.match(r"\s+unique: (\d+), (success|error)", line)
+        if mrep:
+            open_.discard(mrep.group(1))
+    return best
+
+
+def max_in_flight_under_load(m, seconds=2.0, procs=6):
+    """Run opens, closes and failed stats in procs processes for seconds on
+    the -d mount m; return the most requests the daemon had at once."""
+    for i in range(procs):
+        write_file(m.shm_path("c%d" % i), b"x" * 64)
+    stop = time.monotonic() + seconds
+
+    def load(i):
+        p = m.path("c%d" % i)
+        while time.monotonic() < stop:
+            os.close(os.open(p, os.O_RDONLY))
+            try:
+                os.stat(m.path("missing%d" % i))
+            except FileNotFoundError:
+                pass
+    # Processes, not threads: the GIL would serialise the callers.
+    pids = []
+    for i in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                load(i)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        pids.append(pid)
+    for pid in pids:
+        _, st = os.waitpid(pid, 0)
+        eq(os.waitstatus_to_exitcode(st), 0, "load process status")
+    return _max_in_flight(m.log_text())
+
+
 def as_nobody(code, timeout=60, umask=None):
     """Run python code as nobody:nogroup; the code fills the dict R, which
     is returned (parsed from JSON)."""

@@ -330,66 +330,16 @@ def test_fstab_line():
     check(_wait_daemon_gone(mnt), "daemon still running after umount")
 
 
-def _max_in_flight(log):
-    """From a -d log: the most requests seen at once between a request line
-    and its reply line."""
-    open_ = set()
-    best = 0
-    for line in log.splitlines():
-        mreq = re.match(r"unique: (\d+), opcode: (\w+)", line)
-        if mreq:
-            if mreq.group(2) not in ("FORGET", "BATCH_FORGET", "INTERRUPT"):
-                open_.add(mreq.group(1))
-                best = max(best, len(open_))
-            continue
-        mrep = re.match(r"\s+unique: (\d+), (success|error)", line)
-        if mrep:
-            open_.discard(mrep.group(1))
-    return best
-
-
 @H.timeout(120)
 def test_requests_served_concurrently():
-    """fuse_session_loop_mt: several requests are in the daemon at once
-    under a parallel load (seen in the -d request log)."""
+    """Several requests are in the daemon at once under a parallel load
+    (seen in the -d request log)."""
     with H.Mount(debug=True) as m:
-        for i in range(8):
-            H.write_file(m.shm_path("c%d" % i), b"x" * 64)
-        stop = time.monotonic() + 2.0
-        errors = []
-
-        def load(i):
-            p = m.path("c%d" % i)
-            try:
-                while time.monotonic() < stop:
-                    fd = os.open(p, os.O_RDONLY)
-                    os.close(fd)
-                    try:
-                        os.stat(m.path("missing%d" % i))
-                    except FileNotFoundError:
-                        pass
-            except OSError as e:
-                errors.append(e)
-        # Processes, not threads: the GIL would serialise the callers.
-        pids = []
-        for i in range(6):
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    load(i)
-                    os._exit(0)
-                except BaseException:
-                    os._exit(1)
-            pids.append(pid)
-        for pid in pids:
-            _, st = os.waitpid(pid, 0)
-            eq(os.waitstatus_to_exitcode(st), 0, "load process status")
-        check(not errors, "errors under load: %s" % errors[:3])
-        n = _max_in_flight(m.log_text())
+        n = H.max_in_flight_under_load(m)
         H.note("up to %d requests in flight at once; %d threads" % (
             n, H.thread_count(m.pid)))
         check(n >= 2, "requests were served one at a time (max in flight "
-              "%d): fuse_session_loop_mt expected" % n)
+              "%d)" % n)
 
 
 if __name__ == "__main__":

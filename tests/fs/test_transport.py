@@ -244,6 +244,40 @@ def test_registration_refused():
         check("registration refused" in m.log_text(), "the daemon says so")
 
 
+@H.timeout(120)
+def test_registration_refused_serves_dev_fuse_on_several_threads():
+    """Without the ring, /dev/fuse is served by several threads again (the
+    one thread that takes forgets while the ring serves hands over)."""
+    require_uring()
+    with Env(SHMFS_URING_FAULT="register"), H.Mount(debug=True) as m:
+        n = H.max_in_flight_under_load(m)
+        eq(transport(m), ("/dev/fuse", {}), "transport")
+        check(n >= 2, "requests served one at a time (max in flight %d)" % n)
+
+
+def test_forgets_are_taken_in_batches():
+    """Forgets reach the daemon (the nodes go), after the first in batches
+    (BATCH_FORGET) while the ring serves."""
+    require_uring()
+    with H.Mount(debug=True) as m:
+        for i in range(300):
+            H.write_file(m.shm_path("f%d" % i), b"x")
+        for i in range(300):
+            os.stat(m.path("f%d" % i))
+        for i in range(300):
+            os.unlink(m.path("f%d" % i))
+        ok, _ = H.poll_until(lambda: H.daemon_stats(m.mnt)["nodes"] == 0, 2)
+        check(ok, "nodes left after 300 unlinks: %r" % H.daemon_stats(m.mnt))
+        log = m.log_text()
+        single = log.count("opcode: FORGET ")
+        batches = log.count("opcode: BATCH_FORGET ")
+        H.note("%d FORGET, %d BATCH_FORGET for 300 unlinks" % (single,
+                                                              batches))
+        check(batches >= 1 and single + batches < 30,
+              "%d FORGET and %d BATCH_FORGET for 300 unlinks" % (single,
+                                                                batches))
+
+
 def test_registration_refused_on_some_threads():
     """All but one thread per queue refused: that one serves the ring."""
     require_uring()
