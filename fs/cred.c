@@ -275,16 +275,20 @@ static int thread_caps(uint64_t *eff, const uint64_t *set)
 }
 
 /* Can a caller with fs uid @uid that may write the shm directory (the
- * folder checks came first) be refused a change in it for want of
- * capabilities?  Only by a sticky directory of someone else's. */
-static bool sticky_for(uid_t uid)
+ * folder checks came first) be refused @what for want of capabilities?
+ * Opening an existing file, yes; removing or replacing a name only in a
+ * sticky directory of someone else's; making a new name, no. */
+static bool caps_matter(enum cred_what what, uid_t uid)
 {
     struct stat dir;
+    if (what != CRED_REMOVE)
+        return what == CRED_OPEN;
     return fstat(shmfs.dirfd, &dir) < 0 ||
            ((dir.st_mode & S_ISVTX) && dir.st_uid != uid);
 }
 
-int cred_run(fuse_req_t req, int (*op)(void *), void *arg, bool opens)
+int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
+             void *arg)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     if (!enabled)
@@ -294,7 +298,7 @@ int cred_run(fuse_req_t req, int (*op)(void *), void *arg, bool opens)
      * those it lacks, so that the kernel applies the real directory's
      * rules to it too. */
     uint64_t drop = 0, saved = 0;
-    if (shmfs.own_checks && (opens || sticky_for(ctx->uid))) {
+    if (shmfs.own_checks && caps_matter(what, ctx->uid)) {
         struct caller c;
         caller_init(&c, req);
         has_cap(&c, CAP_CHOWN); /* reads them all */

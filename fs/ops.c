@@ -80,18 +80,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         shmfs.passthrough = true;
 }
 
-/*
- * Without default_permissions (shmfs.own_checks), check @mask for the
- * caller on @n as the kernel would have, with @check; reply with the
- * refusal, and return false, when it fails.  The kernel would also have
- * checked search permission on the folders above @n on the way (the
- * root, and a list folder above its elements and .raw): a name it has
- * cached needs no lookup, so that is checked here, for every request
- * that names @n.
- */
 typedef int check_fn(fuse_req_t req, const struct stat *attr, int mask);
 
-/* Search permission on the folders above @n: 0 or -errno. */
+/* Search permission on the folders above @n (the root, and a list folder
+ * above its elements and .raw): 0 or -errno. */
 static int folders_above(fuse_req_t req, struct node *n, check_fn *check)
 {
     int err = 0;
@@ -105,6 +97,14 @@ static int folders_above(fuse_req_t req, struct node *n, check_fn *check)
     return err;
 }
 
+/*
+ * Without default_permissions (shmfs.own_checks), check @mask for the
+ * caller on @n as the kernel would have, with @check; reply with the
+ * refusal, and return false, when it fails.  The kernel would also have
+ * checked search permission on the folders above @n on its way there: a
+ * name it has cached needs no lookup, so that is checked here, for every
+ * request that names @n.
+ */
 static bool check_as(fuse_req_t req, struct node *n, int mask,
                      check_fn *check)
 {

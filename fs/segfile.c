@@ -477,7 +477,8 @@ static int create_as_caller(fuse_req_t req, const char *name, mode_t mode,
                             int flags)
 {
     struct create_args a = {name, mode, flags, -1};
-    int err = cred_run(req, create_op, &a, !(flags & O_EXCL));
+    int err = cred_run(req, (flags & O_EXCL) ? CRED_CREATE : CRED_OPEN,
+                       create_op, &a);
     /* A name held by what shmfs does not show (a symlink, a directory, a
      * FIFO) is taken all the same. */
     if (err == -ELOOP || err == -EISDIR || err == -ENXIO)
@@ -593,7 +594,7 @@ void seg_unlink(fuse_req_t req, const char *name, bool as_dir)
     /* shm_unlink() as the caller (sticky directories); mappings and open
      * files keep the memory alive. */
     if (err == 0)
-        err = cred_run(req, unlink_op, (void *)name, false);
+        err = cred_run(req, CRED_REMOVE, unlink_op, (void *)name);
     fuse_reply_err(req, -err);
 }
 
@@ -630,7 +631,7 @@ void seg_rename(fuse_req_t req, const char *name, const char *newname,
     }
     struct rename_args a = {name, newname, flags};
     if (err == 0)
-        err = cred_run(req, rename_op, &a, false);
+        err = cred_run(req, CRED_REMOVE, rename_op, &a);
     if (err == 0) {
         node_rename(st.st_ino, newname);
         if (exists && (flags & RENAME_EXCHANGE))

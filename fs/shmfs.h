@@ -289,12 +289,19 @@ int guard_run_patient(int (*fn)(void *), void *arg);
 
 /* --- cred.c --------------------------------------------------------------- */
 int cred_init(void);
+/* What an op run by cred_run() does in the shm directory. */
+enum cred_what {
+    CRED_CREATE, /* makes a new name (O_CREAT | O_EXCL) */
+    CRED_OPEN,   /* may open an existing file (O_CREAT) */
+    CRED_REMOVE, /* removes or replaces a name (unlink, rename) */
+};
 /* Run @op(@arg) (which returns 0 or -errno) with the calling process's fs
  * uid, gid and groups in this thread, and with shmfs.own_checks no more
- * capabilities than it has where they can matter (@opens: @op may open an
- * existing file); as the daemon when it is not root or the caller is root
- * with all its powers.  Returns what @op returned. */
-int cred_run(fuse_req_t req, int (*op)(void *), void *arg, bool opens);
+ * capabilities than it has where they can matter for @what; as the daemon
+ * when it is not root or the caller is root with all its powers.  Returns
+ * what @op returned. */
+int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
+             void *arg);
 /* With shmfs.own_checks (else both return 0): may the caller of @req do
  * @mask (R_OK, W_OK, X_OK) to a node shown with @attr?  0 or -EACCES, as
  * the kernel's default_permissions would answer. */
