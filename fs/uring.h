@@ -4,10 +4,12 @@
  * The kernel then queues each request on the ring queue of the CPU its
  * caller runs on, and shmfs serves every queue with threads pinned to that
  * CPU: request and reply never cross CPUs, which on a virtual machine saves
- * two inter-processor wake-ups per request.  /dev/fuse stays open for what
- * the kernel still sends there (FORGET, INTERRUPT) and for everything when
- * the ring cannot be set up.  Only the custom-I/O build (compat.c, libfuse
- * < 3.16) can route replies into the ring, so only that build has it.
+ * two inter-processor wake-ups per request (though the scheduler often
+ * moves the woken caller to an idle CPU, which costs one again).  /dev/fuse
+ * stays open for what the kernel still sends there (FORGET, INTERRUPT) and
+ * for everything when the ring cannot be set up.  Only the custom-I/O build
+ * (compat.c, libfuse < 3.16) can route replies into the ring, so only that
+ * build has it.
  */
 #ifndef SHMFS_URING_H
 #define SHMFS_URING_H
