@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,36 +142,6 @@ static int open_dir(const char *dir)
     return 0;
 }
 
-/* Is @opt one of the comma-separated options of some "-o" in @args?  A
- * backslash escapes the next character, as libfuse parses them. */
-static bool has_option(const struct fuse_args *args, const char *opt)
-{
-    size_t len = strlen(opt);
-    for (int i = 1; i < args->argc; i++) {
-        const char *o = args->argv[i];
-        if (strcmp(o, "-o") == 0 && i + 1 < args->argc)
-            o = args->argv[++i];
-        else if (strncmp(o, "-o", 2) == 0)
-            o += 2;
-        else
-            continue;
-        for (const char *start = o;; o++) {
-            if (*o == '\\' && o[1]) {
-                o++;
-                continue;
-            }
-            if (*o != ',' && *o)
-                continue;
-            if ((size_t)(o - start) == len && strncmp(start, opt, len) == 0)
-                return true;
-            if (!*o)
-                break;
-            start = o + 1;
-        }
-    }
-    return false;
-}
-
 /*
  * Who checks permissions (cred.c): the kernel (default_permissions), on
  * the attributes shmfs reports, which are the segments' own; or, on a
@@ -182,9 +153,20 @@ static bool has_option(const struct fuse_args *args, const char *opt)
  */
 static bool own_checks(const struct fuse_args *args)
 {
-    return geteuid() == 0 && !has_option(args, "allow_other") &&
-           !has_option(args, "allow_root") &&
-           !has_option(args, "default_permissions");
+    /* Parsed as libfuse parses them (escapes and all), from a copy. */
+    struct seen {
+        int others, dp;
+    } seen = {0, 0};
+    static const struct fuse_opt opts[] = {
+        {"allow_other", offsetof(struct seen, others), 1},
+        {"allow_root", offsetof(struct seen, others), 1},
+        {"default_permissions", offsetof(struct seen, dp), 1},
+        FUSE_OPT_END,
+    };
+    struct fuse_args copy = FUSE_ARGS_INIT(args->argc, args->argv);
+    int rc = fuse_opt_parse(&copy, &seen, opts, NULL);
+    fuse_opt_free_args(&copy);
+    return rc == 0 && geteuid() == 0 && !seen.others && !seen.dp;
 }
 
 /*

@@ -161,10 +161,18 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
-    (void)fi;
     struct node *n = node_of(ino);
     struct stat st;
 
+    /* stat(2) needs search permission on the way there.  (fstat(2) sends
+     * no file handle either, so it is held to the same.) */
+    if (shmfs.own_checks && !fi) {
+        int err = folders_above(req, n, perm_check);
+        if (err < 0) {
+            fuse_reply_err(req, -err);
+            return;
+        }
+    }
     switch (n->kind) {
     case NODE_ROOT:
         if (fstat(shmfs.dirfd, &st) < 0)
@@ -288,16 +296,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* __FMODE_EXEC (include/linux/fs.h): in the flags of an open for exec. */
 #define K_FMODE_EXEC 040
 
-/* What an open with @flags needs (the kernel's may_open()). */
+/* What an open with @flags needs (the kernel's may_open(); an open for
+ * exec needs only execute permission). */
 static int open_mask(int flags)
 {
+    if (flags & K_FMODE_EXEC)
+        return X_OK;
     int mask = (flags & O_ACCMODE) == O_RDONLY ? R_OK
                : (flags & O_ACCMODE) == O_WRONLY ? W_OK
                                                  : R_OK | W_OK;
     if (flags & O_TRUNC)
         mask |= W_OK;
-    if (flags & K_FMODE_EXEC)
-        mask |= X_OK;
     return mask;
 }
 

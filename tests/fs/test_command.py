@@ -202,11 +202,14 @@ def test_kernel_checks_unless_root_only():
     use, and when asked; off only on a root-only mount (cred.c)."""
     for opts, want in ((["allow_root"], True), (["default_permissions"], True),
                        (["ro,allow_other"], True), (["ro"], False),
-                       (["fsname=x\\,allow_other"], False)):
+                       (["fsname=x\\,allow_other"], False),
+                       (["allow\\_other"], True)):  # libfuse unescapes
         with H.Mount(opts=opts) as m:
-            got = "default_permissions" in \
-                H.mount_entry(m.mnt)["superopts"].split(",")
-            eq(got, want, "default_permissions with -o %s" % opts)
+            sup = H.mount_entry(m.mnt)["superopts"].split(",")
+            eq("default_permissions" in sup, want,
+               "default_permissions with -o %s" % opts)
+            eq("allow_other" in sup, want and opts != ["default_permissions"],
+               "allow_other with -o %s" % opts)
 
 
 def test_bad_usage():

@@ -267,6 +267,8 @@ ROOT_ONLY_FILES = [
     ("nob644", 0o644, H.NOBODY_UID, H.NOBODY_GID),
     ("nob666", 0o666, H.NOBODY_UID, H.NOBODY_GID),
     ("nob700", 0o700, H.NOBODY_UID, H.NOBODY_GID),
+    ("nob711", 0o711, H.NOBODY_UID, H.NOBODY_GID),  # runs, cannot be read
+    ("nob744", 0o744, H.NOBODY_UID, H.NOBODY_GID),  # read, not run
     ("grp060", 0o060, H.NOBODY_UID, GROUP),
     ("grp604", 0o604, H.NOBODY_UID, GROUP),
     ("own600", 0o600, 0, 0),
@@ -281,11 +283,17 @@ ROOT_ONLY_LISTS = [("L600", 0o600, H.NOBODY_UID), ("L644", 0o644, H.NOBODY_UID),
 # folder D.  Lists are folders through the mount and files directly: what
 # a folder allows is compared with what its segment allows.
 ROOT_ONLY_OPS = r'''
+def run(P):
+    """exec P: raises OSError if exec(2) fails; the script itself (sh
+    reading it) may then fail too: "ok" or "exit N"."""
+    rc = subprocess.run([P], stderr=subprocess.DEVNULL).returncode
+    if rc:
+        raise OSError(1000 + rc, "exit " + str(rc))
 def f_ops(P, k):
     R[k + "stat"] = t(os.stat, P)
     for a, m in (("r", os.R_OK), ("w", os.W_OK), ("x", os.X_OK)):
         R[k + "access_" + a] = str(os.access(P, m))
-    R[k + "exec"] = t(lambda: subprocess.run([P], check=True))
+    R[k + "exec"] = t(run, P)
     if R[k + "stat"] != "ok":
         return
     st = os.stat(P)
@@ -312,10 +320,15 @@ def ops(D, pre, mounted):
             R[n + ".raw"] = t(rd, P + "/.raw")
             R[n + ".write"] = t(wr, P + "/0", b"5\n")
             R[n + ".xattr"] = t(os.getxattr, P + "/0", "user.shmfs.type")
+            R[n + ".stat"] = t(os.stat, P + "/0")
         else:
             R[n + ".read"] = R[n + ".list"] = R[n + ".raw"] = t(rd, P)
             R[n + ".write"] = t(wr, P, b"\x01")
             R[n + ".xattr"] = "ok" if R[n + ".read"] == "ok" else "EACCES"
+            # an element: search permission on the folder (read on the
+            # segment) and the way to the folder
+            st = t(os.stat, P)
+            R[n + ".stat"] = st if st != "ok" else R[n + ".xattr"]
     R["create"] = t(lambda: os.close(os.open(D + "/" + pre + "new",
                                       os.O_CREAT | os.O_EXCL | os.O_WRONLY)))
     R["unlink_nob"] = t(os.unlink, D + "/" + pre + "nob666")
@@ -348,6 +361,7 @@ def _compare_root_caller(m, who, wrap, prelude=""):
     for name, _, _ in ROOT_ONLY_LISTS:
         ok, _ = H.poll_until(lambda: os.path.isdir(m.path(v + name)), 2)
         check(ok, "%s is a folder" % name)
+        os.stat(m.path(v + name, "0"))  # cached: the caller's is a getattr
     # (Everything imported before the prelude changes who the caller is.)
     code = "import stat as S, subprocess\n" + prelude + ROOT_ONLY_OPS
     direct = H.python_as(wrap, who, code + "ops(%r, %r, False)" % (m.shm, d))
@@ -369,8 +383,9 @@ def test_root_only_mount_checks_root_without_capabilities(m):
     res = _compare_root_caller(m, "root without capabilities", _setpriv(
         "--clear-groups", "--bounding-set=-all"))
     eq((res["nob600.read"], res["nob600.chmod_same"], res["unlink_nob"],
-        res["own600.read"], res["own2660.mode_after"]),
-       ("EACCES", "EPERM", "ok", "ok", oct(0o100660)),
+        res["own600.read"], res["own2660.mode_after"], res["nob744.exec"],
+        res["nob711.exec"] in ("ok", "EACCES")),
+       ("EACCES", "EPERM", "ok", "ok", oct(0o100660), "EACCES", False),
        "what root without capabilities may do (directly; the sticky shm "
        "dir is root's)")
 
