@@ -33,6 +33,7 @@
 #include "shmfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,10 +81,11 @@ struct caller {
     fuse_req_t req;
     uid_t uid; /* fs uid and gid */
     gid_t gid;
-    bool caps_read, groups_read;
     bool permitted; /* judge by the permitted capabilities (access(2)) */
-    uint64_t caps;  /* in the daemon's user namespace */
-    int ngroups;    /* < 0 or > MAX_GROUPS: unknown */
+    bool read;      /* the fields below are filled (caller_read()) */
+    bool own;       /* the thread acts with its own credentials */
+    uint64_t caps;  /* in the daemon's user namespace; 0 unless own */
+    int ngroups;    /* -1: unknown */
     gid_t groups[MAX_GROUPS];
 };
 
@@ -93,44 +95,108 @@ static void caller_init(struct caller *c, fuse_req_t req)
     c->req = req;
     c->uid = ctx->uid;
     c->gid = ctx->gid;
-    c->caps_read = c->groups_read = c->permitted = false;
+    c->permitted = c->read = false;
 }
 
-/* Capabilities count only in the user namespace they were given in: a
- * caller in another one (or whose pid the daemon cannot see, pid 0) is
- * taken to have none. */
+/* /proc/@pid/@what into @buf (NUL-terminated); false if it cannot. */
+static bool read_proc(pid_t pid, const char *what, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t len = read(fd, buf, cap - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    return true;
+}
+
+#define K_PF_IO_WORKER 0x00000010 /* include/linux/sched.h */
+#define K_PF_KTHREAD 0x00200000
+
+/*
+ * The request carries the ids the calling thread acts with, but /proc
+ * shows, and capget() returns, the thread's own credentials.  They differ
+ * when a kernel service acts for someone else on that thread: nfsd or
+ * ksmbd (kernel threads) for a client, io_uring's worker threads for the
+ * task that submitted, access(2) for the caller's real ids.  Such a
+ * caller is taken to have no capabilities and unknown groups (so checks
+ * that need them refuse), as is one the daemon cannot see (pid 0), and
+ * capabilities count only in the daemon's user namespace.
+ */
+static void caller_read(struct caller *c)
+{
+    c->read = true;
+    c->own = false;
+    c->caps = 0;
+    c->ngroups = -1;
+    pid_t pid = fuse_req_ctx(c->req)->pid;
+    char buf[4096], ns[NS_LEN];
+    unsigned flags = 0;
+    const char *end;
+    if (pid <= 0 || !read_proc(pid, "stat", buf, sizeof(buf)) ||
+        !(end = strrchr(buf, ')')) ||
+        sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1 ||
+        (flags & (K_PF_IO_WORKER | K_PF_KTHREAD)) ||
+        !read_proc(pid, "status", buf, sizeof(buf)))
+        return;
+    unsigned ruid = 0, fsuid = 0, rgid = 0, fsgid = 0;
+    unsigned long long eff = 0, prm = 0;
+    int found = 0;
+    for (char *line = buf; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (sscanf(line, "Uid: %u %*u %*u %u", &ruid, &fsuid) == 2 ||
+            sscanf(line, "Gid: %u %*u %*u %u", &rgid, &fsgid) == 2 ||
+            sscanf(line, "CapPrm: %llx", &prm) == 1 ||
+            sscanf(line, "CapEff: %llx", &eff) == 1) {
+            found++;
+        } else if (strncmp(line, "Groups:", 7) == 0) {
+            int n = 0, used;
+            unsigned g;
+            for (char *p = line + 7; sscanf(p, "%u%n", &g, &used) == 1;
+                 p += used)
+                if (n < MAX_GROUPS)
+                    c->groups[n++] = (gid_t)g;
+                else
+                    n = MAX_GROUPS + 1;
+            c->ngroups = n <= MAX_GROUPS ? n : -1;
+            found++;
+        }
+    }
+    /* access(2) acts with the real ids; everything else with the fs ids. */
+    uid_t uid = c->permitted ? ruid : fsuid;
+    gid_t gid = c->permitted ? rgid : fsgid;
+    if (found != 5 || uid != c->uid || gid != c->gid) {
+        c->ngroups = -1;
+        return;
+    }
+    c->own = true;
+    if (userns_of(pid, ns) && strcmp(ns, own_userns) == 0)
+        c->caps = c->permitted ? prm : eff;
+}
+
 static bool has_cap(struct caller *c, int cap)
 {
-    if (!c->caps_read) {
-        c->caps_read = true;
-        c->caps = 0;
-        pid_t pid = fuse_req_ctx(c->req)->pid;
-        struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3,
-                                             pid};
-        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-        char ns[NS_LEN];
-        if (pid > 0 && syscall(SYS_capget, &h, d) == 0 &&
-            userns_of(pid, ns) && strcmp(ns, own_userns) == 0)
-            c->caps = c->permitted ? d[0].permitted |
-                                         (uint64_t)d[1].permitted << 32
-                                   : d[0].effective |
-                                         (uint64_t)d[1].effective << 32;
-    }
+    if (!c->read)
+        caller_read(c);
     return (c->caps >> cap) & 1;
 }
 
 /* in_group_p(): 1 if @gid is the fs gid or a supplementary group, else 0,
- * or -1 when the groups cannot be read (the caller is being killed, or has
- * more than MAX_GROUPS): the callers then refuse rather than guess. */
+ * or -1 when the groups are unknown (the caller is being killed, has more
+ * than MAX_GROUPS, or acts with borrowed credentials): the callers then
+ * refuse rather than guess. */
 static int in_group(struct caller *c, gid_t gid)
 {
     if (gid == c->gid)
         return 1;
-    if (!c->groups_read) {
-        c->groups_read = true;
-        c->ngroups = fuse_req_getgroups(c->req, MAX_GROUPS, c->groups);
-    }
-    if (c->ngroups < 0 || c->ngroups > MAX_GROUPS)
+    if (!c->read)
+        caller_read(c);
+    if (c->ngroups < 0)
         return -1;
     for (int i = 0; i < c->ngroups; i++)
         if (c->groups[i] == gid)

@@ -468,6 +468,31 @@ def test_root_only_mount_shm_dir_of_another_owner(m):
             os.chmod(m.shm, 0o1777)
 
 
+def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
+    """A kernel service acting for someone else on a root thread (nfsd for
+    a client; here io_uring with a personality registered as nobody): the
+    thread's own credentials are root's, the request's are nobody's.  What
+    it may open through the mount is what it may open directly."""
+    helper = os.path.join(os.path.dirname(os.path.dirname(H.SHMFS)),
+                          "tests", "fs", "borrowed_creds")
+    os.chmod(m.shm, 0o1777)
+    for name, uid in (("other", 12345), ("nobodys", H.NOBODY_UID)):
+        H.write_file(m.shm_path(name), b"x", mode=0o600)
+        os.chown(m.shm_path(name), uid, uid)
+    got = {}
+    for name in ("other", "nobodys"):
+        for where, path in (("direct", m.shm_path(name)),
+                            ("mount", m.path(name))):
+            r = subprocess.run([helper, path], capture_output=True,
+                               text=True, timeout=30)
+            eq(r.returncode, 0, "borrowed_creds %s: %s" % (path, r.stderr))
+            got[name, where] = r.stdout.strip()
+    eq((got["other", "direct"], got["nobodys", "direct"]), ("EACCES", "ok"),
+       "as nobody, directly")
+    eq((got["other", "mount"], got["nobodys", "mount"]), ("EACCES", "ok"),
+       "as nobody, through the mount")
+
+
 # ---------------------------------------------------------------------------
 # Races with another user publishing a name directly in the sticky shm dir.
 # The kernel checks a request against the entry it has, but the name may
