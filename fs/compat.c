@@ -45,13 +45,13 @@ int compat_session_setup(struct fuse_session *se)
     return 0;
 }
 
-bool compat_init(struct fuse_conn_info *conn)
+bool compat_init(struct fuse_conn_info *conn, bool passthrough)
 {
 #ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
     if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2)
         conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
 #endif
-    if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
+    if (!passthrough || !(conn->capable & FUSE_CAP_PASSTHROUGH))
         return false;
     conn->want |= FUSE_CAP_PASSTHROUGH;
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -252,10 +252,11 @@ int compat_session_setup(struct fuse_session *se)
     return 0;
 }
 
-bool compat_init(struct fuse_conn_info *conn)
+bool compat_init(struct fuse_conn_info *conn, bool passthrough)
 {
+    /* (killpriv v2: patch_init() takes it whenever the kernel offers it) */
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-    accepted = kernel_offers;
+    accepted = passthrough && kernel_offers;
     return accepted;
 }
 

@@ -15,9 +15,11 @@
  * it.  Returns 0 or -errno. */
 int compat_session_setup(struct fuse_session *se);
 
-/* From the init op: ask the kernel for passthrough.  Returns true if the
- * kernel offered it (it may still refuse a backing file later: not root). */
-bool compat_init(struct fuse_conn_info *conn);
+/* From the init op: ask the kernel to leave the clearing of set-ID bits to
+ * the daemon (killpriv v2), and for passthrough if @passthrough.  Returns
+ * true if passthrough was asked and the kernel offered it (it may still
+ * refuse a backing file later: not root). */
+bool compat_init(struct fuse_conn_info *conn, bool passthrough);
 
 /* Register @fd as a backing file; returns a backing id (> 0) or -errno
  * (-EPERM without CAP_SYS_ADMIN, -EOPNOTSUPP when not negotiated). */

@@ -62,7 +62,7 @@ static bool userns_of(pid_t pid, char *ns)
 int cred_init(void)
 {
     enabled = geteuid() == 0;
-    if (shmfs.own_checks && !userns_of(getpid(), own_userns)) {
+    if (!userns_of(getpid(), own_userns)) {
         shmfs_log("cannot read /proc/self/ns/user: %s", strerror(errno));
         return -1;
     }
@@ -186,6 +186,14 @@ static bool has_cap(struct caller *c, int cap)
     return (c->caps >> cap) & 1;
 }
 
+bool cred_has_cap(fuse_req_t req, int cap)
+{
+    struct caller c;
+    caller_init(&c, req);
+    return has_cap(&c, cap);
+}
+
+
 /* in_group_p(): 1 if @gid is the fs gid or a supplementary group, else 0,
  * or -1 when the groups are unknown (the caller is being killed, has more
  * than MAX_GROUPS, or acts with borrowed credentials): the callers then
@@ -202,6 +210,13 @@ static int in_group(struct caller *c, gid_t gid)
         if (c->groups[i] == gid)
             return 1;
     return 0;
+}
+
+int cred_in_group(fuse_req_t req, gid_t gid)
+{
+    struct caller c;
+    caller_init(&c, req);
+    return in_group(&c, gid);
 }
 
 /* inode_owner_or_capable() */

@@ -68,9 +68,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
     /* Every readdir is a readdirplus: `ls -l` and the like then find every
      * entry and its attributes cached, instead of one lookup each. */
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+    /* (killpriv v2 in any case: without default_permissions the kernel
+     * would otherwise clear set-ID bits with a chmod in the writer's
+     * name, which a writer who does not own the file may not make) */
+    bool offered = compat_init(conn, !shmfs.no_passthrough);
     if (shmfs.no_passthrough)
         return;
-    if (!compat_init(conn))
+    if (!offered)
         shmfs_log("the kernel does not offer FUSE passthrough: read, write "
                   "and mmap go through the daemon (mmap sees a copy)");
     else if (!has_cap_sys_admin())

@@ -323,33 +323,34 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
 }
 
 /*
- * Clear set-user-ID (and set-group-ID, where it means that) as the kernel
- * does when an unprivileged process writes, truncates or chowns a file: the
- * mount asks the kernel to leave that to the daemon (compat.c, killpriv
- * v2).  Writes served by passthrough do not come here, so an unprivileged
- * open for writing clears them already (a little earlier than the kernel
- * would: at the open, not the first write).
+ * Clear set-user-ID, and set-group-ID where the kernel would (with group
+ * execute, or for a caller outside the file's group), as the kernel does
+ * when a process without CAP_FSETID writes, truncates or chowns a file:
+ * the mount asks the kernel to leave that to the daemon (compat.c,
+ * killpriv v2).  @own_rule: the caller's writes and opens, which need the
+ * CAP_FSETID check; else the kernel asked (setattr).  Writes served by
+ * passthrough do not come here, so an open for writing clears them already
+ * (a little earlier than the kernel would: at the open, not the first
+ * write).
  */
-static int kill_setid(int fd)
+static int kill_setid(fuse_req_t req, int fd, bool own_rule)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
     mode_t mode = st.st_mode & 07777, keep = mode & ~(mode_t)S_ISUID;
-    if ((mode & S_ISGID) && (mode & S_IXGRP))
+    if (!(mode & (S_ISUID | S_ISGID)) ||
+        (own_rule && cred_has_cap(req, CAP_FSETID_BIT)))
+        return 0;
+    if ((mode & S_ISGID) &&
+        ((mode & S_IXGRP) || cred_in_group(req, st.st_gid) <= 0))
         keep &= ~(mode_t)S_ISGID;
     return keep != mode && fchmod(fd, keep) < 0 ? -errno : 0;
 }
 
-/* Does this request's caller lose set-ID bits on what it modifies?  The
- * kernel's rule is "without CAP_FSETID"; root stands in for that. */
-static bool kills_setid(fuse_req_t req)
-{
-    return fuse_req_ctx(req)->uid != 0;
-}
-
 /* chmod, chown, truncate and utimens on the open segment @fd. */
-static int apply_setattr(int fd, const struct stat *attr, int to_set)
+static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
+                         int to_set)
 {
     if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
         return -errno;
@@ -362,7 +363,7 @@ static int apply_setattr(int fd, const struct stat *attr, int to_set)
     if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
         return -errno;
     if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) {
-        int err = kill_setid(fd);
+        int err = kill_setid(req, fd, false);
         if (err < 0)
             return err;
     }
@@ -394,7 +395,7 @@ void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr, int to_set)
     bool shared = fd >= 0;
     if (!shared)
         fd = open_by_name(n);
-    int err = fd < 0 ? fd : apply_setattr(fd, attr, to_set);
+    int err = fd < 0 ? fd : apply_setattr(req, fd, attr, to_set);
     if (err == 0 && fstat(fd, &st) < 0)
         err = -errno;
     if (shared)
@@ -434,9 +435,8 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
     /* Writes served by passthrough never reach the daemon, so the set-ID
      * bits an unprivileged write would clear are cleared when such a
      * caller opens the file for writing (or truncates it). */
-    if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
-        kills_setid(req))
-        err = kill_setid(n->fd);
+    if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
+        err = kill_setid(req, n->fd, true);
     if (err < 0) {
         file_put(req, n);
         fuse_reply_err(req, -err);
@@ -559,12 +559,10 @@ void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off)
 void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                off_t off)
 {
-    if (kills_setid(req)) {
-        int err = kill_setid(n->fd);
-        if (err < 0) {
-            fuse_reply_err(req, -err);
-            return;
-        }
+    int err = kill_setid(req, n->fd, true);
+    if (err < 0) {
+        fuse_reply_err(req, -err);
+        return;
     }
     ssize_t done = pwrite(n->fd, buf, size, off);
     if (done < 0)

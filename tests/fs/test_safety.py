@@ -275,6 +275,7 @@ ROOT_ONLY_FILES = [
     ("own000", 0o000, 0, 0),
     ("own700", 0o700, 0, 0),
     ("own2660", 0o2660, 0, GROUP),  # chmod outside the group drops S_ISGID
+    ("own4766", 0o4766, 0, 0),  # a write without CAP_FSETID drops S_ISUID
 ]
 ROOT_ONLY_LISTS = [("L600", 0o600, H.NOBODY_UID), ("L644", 0o644, H.NOBODY_UID),
                    ("Lown", 0o600, 0)]
@@ -301,6 +302,7 @@ def f_ops(P, k):
     R[k + "write"] = t(wr, P, b"#")
     R[k + "open_rdwr"] = t(lambda: os.close(os.open(P, os.O_RDWR)))
     R[k + "truncate"] = t(os.truncate, P, 8)
+    R[k + "mode_after_write"] = oct(os.stat(P).st_mode)
     R[k + "chmod_same"] = t(os.chmod, P, S.S_IMODE(st.st_mode))
     R[k + "mode_after"] = oct(os.stat(P).st_mode)
     R[k + "chown_same"] = t(os.chown, P, st.st_uid, -1)
@@ -384,8 +386,10 @@ def test_root_only_mount_checks_root_without_capabilities(m):
         "--clear-groups", "--bounding-set=-all"))
     eq((res["nob600.read"], res["nob600.chmod_same"], res["unlink_nob"],
         res["own600.read"], res["own2660.mode_after"], res["nob744.exec"],
-        res["nob711.exec"] in ("ok", "EACCES")),
-       ("EACCES", "EPERM", "ok", "ok", oct(0o100660), "EACCES", False),
+        res["nob711.exec"] in ("ok", "EACCES"),
+        res["own4766.mode_after_write"]),
+       ("EACCES", "EPERM", "ok", "ok", oct(0o100660), "EACCES", False,
+        oct(0o100766)),
        "what root without capabilities may do (directly; the sticky shm "
        "dir is root's)")
 
