@@ -27,8 +27,9 @@
  * the kernel's rules (generic_permission(), setattr_prepare()) itself, to
  * fresh attributes, with the caller's fs uid and gid, groups and
  * capabilities: a root process that dropped CAP_DAC_OVERRIDE gets through
- * the mount exactly what it gets in the shm directory.  shmfs.own_checks
- * says which; perm_check() and perm_setattr() are no-ops otherwise.
+ * the mount what it gets in the shm directory (shmfs(8), PERMISSIONS, lists
+ * the few differences).  shmfs.own_checks says which; perm_check(),
+ * perm_access() and perm_setattr() are no-ops otherwise.
  */
 #include "shmfs.h"
 
