@@ -290,6 +290,12 @@ def run(P):
     rc = subprocess.run([P], stderr=subprocess.DEVNULL).returncode
     if rc:
         raise OSError(1000 + rc, "exit " + str(rc))
+def ftrunc(P):
+    fd = os.open(P, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, 8)
+    finally:
+        os.close(fd)
 def f_ops(P, k):
     R[k + "stat"] = t(os.stat, P)
     for a, m in (("r", os.R_OK), ("w", os.W_OK), ("x", os.X_OK)):
@@ -301,12 +307,17 @@ def f_ops(P, k):
     R[k + "read"] = t(rd, P)
     R[k + "write"] = t(wr, P, b"#")
     R[k + "open_rdwr"] = t(lambda: os.close(os.open(P, os.O_RDWR)))
+    R[k + "open_trunc"] = t(lambda: os.close(os.open(P, os.O_RDONLY |
+                                                     os.O_TRUNC)))
+    R[k + "ftruncate"] = t(ftrunc, P)
     R[k + "truncate"] = t(os.truncate, P, 8)
     R[k + "mode_after_write"] = oct(os.stat(P).st_mode)
     R[k + "chmod_same"] = t(os.chmod, P, S.S_IMODE(st.st_mode))
     R[k + "mode_after"] = oct(os.stat(P).st_mode)
     R[k + "chown_same"] = t(os.chown, P, st.st_uid, -1)
     R[k + "chgrp"] = t(os.chown, P, -1, %(group)d)
+    R[k + "chgrp_nonmember"] = t(os.chown, P, -1, 7777)
+    R[k + "chown_other"] = t(os.chown, P, 12345, -1)
     R[k + "utime_set"] = t(os.utime, P, (1, 1))
     R[k + "utime_now"] = t(os.utime, P)
     R[k + "chmod_other"] = t(os.chmod, P, 0o640)
@@ -337,6 +348,10 @@ def ops(D, pre, mounted):
     R["unlink_own"] = t(os.unlink, D + "/" + pre + "own600")
     R["rename_own"] = t(os.rename, D + "/" + pre + "own000",
                         D + "/" + pre + "own000.b")
+    R["rename_over_nob"] = t(os.rename, D + "/" + pre + "own700",
+                             D + "/" + pre + "nob700")
+    R["remove_list"] = t(os.rmdir if mounted else os.unlink,
+                         D + "/" + pre + "L644")
 ''' % {"group": GROUP, "files": [f[0] for f in ROOT_ONLY_FILES],
          "lists": [x[0] for x in ROOT_ONLY_LISTS]}
 
@@ -455,9 +470,10 @@ def test_root_only_mount_shm_dir_of_another_owner(m):
     either, also names the kernel has cached), and a sticky one of
     another owner (only one's own files may be removed)."""
     for mode, uid, gid, want in ((0o770, H.NOBODY_UID, GROUP,
-                                  ("EACCES", "EACCES", "EACCES", "EACCES")),
+                                  ("EACCES",) * 6),
                                  (0o1777, H.NOBODY_UID, H.NOBODY_GID,
-                                  ("ok", "ok", "EPERM", "ok"))):
+                                  ("ok", "ok", "EPERM", "ok", "EPERM",
+                                   "EPERM"))):
         os.chown(m.shm, uid, gid)
         os.chmod(m.shm, mode)
         try:
@@ -466,7 +482,8 @@ def test_root_only_mount_shm_dir_of_another_owner(m):
                                            "--clear-groups",
                                            "--bounding-set=-all"))
             eq((res["listdir"], res["own600.stat"], res["unlink_nob"],
-                res["create"]), want, "shm dir %o (directly)" % mode)
+                res["create"], res["rename_over_nob"], res["remove_list"]),
+               want, "shm dir %o (directly)" % mode)
         finally:
             os.chown(m.shm, 0, 0)
             os.chmod(m.shm, 0o1777)
