@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -60,13 +61,23 @@ static bool userns_of(pid_t pid, char *ns)
     return true;
 }
 
+/* /proc is this pid namespace's: a request's pid names its caller there. */
+static bool proc_ok;
+
 int cred_init(void)
 {
     enabled = geteuid() == 0;
-    if (!userns_of(getpid(), own_userns)) {
-        shmfs_log("cannot read /proc/self/ns/user: %s", strerror(errno));
-        return -1;
+    char self[32];
+    ssize_t len = readlink("/proc/self", self, sizeof(self) - 1);
+    if (len > 0) {
+        self[len] = '\0';
+        proc_ok = strtol(self, NULL, 10) == (long)getpid() &&
+                  userns_of(getpid(), own_userns);
     }
+    if (!proc_ok)
+        shmfs_log("/proc is not this process's pid namespace's (or cannot "
+                  "be read): callers count as having no capabilities and "
+                  "unknown groups");
     return 0;
 }
 
@@ -84,8 +95,7 @@ struct caller {
     gid_t gid;
     bool permitted; /* judge by the permitted capabilities (access(2)) */
     bool read;      /* the fields below are filled (caller_read()) */
-    bool own;       /* the thread acts with its own credentials */
-    uint64_t caps;  /* in the daemon's user namespace; 0 unless own */
+    uint64_t caps;  /* in the daemon's user namespace */
     int ngroups;    /* -1: unknown */
     gid_t groups[MAX_GROUPS];
 };
@@ -99,7 +109,8 @@ static void caller_init(struct caller *c, fuse_req_t req)
     c->permitted = c->read = false;
 }
 
-/* /proc/@pid/@what into @buf (NUL-terminated); false if it cannot. */
+/* All of /proc/@pid/@what into @buf (NUL-terminated); false if it cannot
+ * be read, or does not fit (a cut-off line must never be parsed). */
 static bool read_proc(pid_t pid, const char *what, char *buf, size_t cap)
 {
     char path[64];
@@ -107,11 +118,65 @@ static bool read_proc(pid_t pid, const char *what, char *buf, size_t cap)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    ssize_t len = read(fd, buf, cap - 1);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + len, cap - 1 - len)) > 0 ||
+           (n < 0 && errno == EINTR))
+        if (n > 0 && (len += (size_t)n) == cap - 1)
+            break;
     close(fd);
-    if (len <= 0)
+    if (n != 0 || len == 0) /* an error, or a full buffer */
         return false;
     buf[len] = '\0';
+    return true;
+}
+
+/* "Uid:" or "Gid:" (@key) and four ids: the real (@real) and the fs one
+ * (@fs). */
+static bool parse_ids(const char *line, const char *key, unsigned *real,
+                      unsigned *fs)
+{
+    size_t klen = strlen(key);
+    int end = -1;
+    return strncmp(line, key, klen) == 0 &&
+           sscanf(line + klen, "\t%u\t%*u\t%*u\t%u%n", real, fs, &end) == 2 &&
+           (size_t)end == strlen(line + klen);
+}
+
+/* "CapPrm:" or "CapEff:" and exactly 16 hex digits. */
+static bool parse_caps(const char *line, const char *key,
+                       unsigned long long *caps)
+{
+    size_t klen = strlen(key);
+    if (strncmp(line, key, klen) != 0 || line[klen] != '\t')
+        return false;
+    const char *hex = line + klen + 1;
+    if (strlen(hex) != 16 || strspn(hex, "0123456789abcdef") != 16)
+        return false;
+    *caps = strtoull(hex, NULL, 16);
+    return true;
+}
+
+/* "Groups:" and up to MAX_GROUPS ids into @c (more: unknown). */
+static bool parse_groups(const char *line, struct caller *c)
+{
+    if (strncmp(line, "Groups:", 7) != 0)
+        return false;
+    int n = 0;
+    for (const char *p = line + 7; *p;) {
+        p += strspn(p, " \t");
+        if (!*p)
+            break;
+        char *end;
+        unsigned long g = strtoul(p, &end, 10);
+        if (end == p || n == MAX_GROUPS) {
+            n = -1;
+            break;
+        }
+        c->groups[n++] = (gid_t)g;
+        p = end;
+    }
+    c->ngroups = n;
     return true;
 }
 
@@ -131,14 +196,13 @@ static bool read_proc(pid_t pid, const char *what, char *buf, size_t cap)
 static void caller_read(struct caller *c)
 {
     c->read = true;
-    c->own = false;
     c->caps = 0;
     c->ngroups = -1;
     pid_t pid = fuse_req_ctx(c->req)->pid;
-    char buf[4096], ns[NS_LEN];
+    char buf[16384], ns[NS_LEN];
     unsigned flags = 0;
     const char *end;
-    if (pid <= 0 || !read_proc(pid, "stat", buf, sizeof(buf)) ||
+    if (!proc_ok || pid <= 0 || !read_proc(pid, "stat", buf, sizeof(buf)) ||
         !(end = strrchr(buf, ')')) ||
         sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1 ||
         (flags & (K_PF_IO_WORKER | K_PF_KTHREAD)) ||
@@ -146,36 +210,26 @@ static void caller_read(struct caller *c)
         return;
     unsigned ruid = 0, fsuid = 0, rgid = 0, fsgid = 0;
     unsigned long long eff = 0, prm = 0;
-    int found = 0;
-    for (char *line = buf; line && *line; line = strchr(line, '\n')) {
-        if (*line == '\n')
-            line++;
-        if (sscanf(line, "Uid: %u %*u %*u %u", &ruid, &fsuid) == 2 ||
-            sscanf(line, "Gid: %u %*u %*u %u", &rgid, &fsgid) == 2 ||
-            sscanf(line, "CapPrm: %llx", &prm) == 1 ||
-            sscanf(line, "CapEff: %llx", &eff) == 1) {
-            found++;
-        } else if (strncmp(line, "Groups:", 7) == 0) {
-            int n = 0, used;
-            unsigned g;
-            for (char *p = line + 7; sscanf(p, "%u%n", &g, &used) == 1;
-                 p += used)
-                if (n < MAX_GROUPS)
-                    c->groups[n++] = (gid_t)g;
-                else
-                    n = MAX_GROUPS + 1;
-            c->ngroups = n <= MAX_GROUPS ? n : -1;
-            found++;
-        }
+    unsigned found = 0; /* one bit per line: each must come once */
+    for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+        *nl = '\0';
+        unsigned bit = parse_ids(line, "Uid:", &ruid, &fsuid)   ? 1u
+                       : parse_ids(line, "Gid:", &rgid, &fsgid) ? 2u
+                       : parse_caps(line, "CapPrm:", &prm)      ? 4u
+                       : parse_caps(line, "CapEff:", &eff)      ? 8u
+                       : parse_groups(line, c)                  ? 16u
+                                                                : 0u;
+        if (found & bit)
+            found |= 32u; /* twice: not the format this expects */
+        found |= bit;
     }
     /* access(2) acts with the real ids; everything else with the fs ids. */
     uid_t uid = c->permitted ? ruid : fsuid;
     gid_t gid = c->permitted ? rgid : fsgid;
-    if (found != 5 || uid != c->uid || gid != c->gid) {
+    if (found != 31u || uid != c->uid || gid != c->gid) {
         c->ngroups = -1;
         return;
     }
-    c->own = true;
     if (userns_of(pid, ns) && strcmp(ns, own_userns) == 0)
         c->caps = c->permitted ? prm : eff;
 }
@@ -380,10 +434,10 @@ int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
      * those it lacks, so that the kernel applies the real directory's
      * rules to it too. */
     uint64_t drop = 0, saved = 0;
+    struct caller c;
+    caller_init(&c, req);
     if (shmfs.own_checks && caps_matter(what, ctx->uid)) {
-        struct caller c;
-        caller_init(&c, req);
-        has_cap(&c, CAP_CHOWN); /* reads them all */
+        caller_read(&c);
         drop = FS_CAPS & ~c.caps;
     }
     /* A caller with fs uid and gid 0 and all of the daemon's powers over
@@ -399,14 +453,15 @@ int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
         if (err < 0)
             return err;
     }
-    gid_t groups[MAX_GROUPS];
-    int n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+    if (!c.read)
+        caller_read(&c);
     int err = -EPERM;
-    /* Unknown groups (the caller is being killed, or has more than we can
-     * hold): refuse rather than guess. */
-    if (n < 0 || n > MAX_GROUPS)
+    /* Unknown groups (the caller is being killed, has more than we can
+     * hold, or acts with borrowed credentials): refuse rather than
+     * guess. */
+    if (c.ngroups < 0)
         err = -EACCES;
-    else if ((err = set_groups((size_t)n, groups)) == 0) {
+    else if ((err = set_groups((size_t)c.ngroups, c.groups)) == 0) {
         /* gid first: once the fs uid is not 0 the thread could not change
          * it. */
         syscall(SYS_setfsgid, ctx->gid);

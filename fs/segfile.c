@@ -323,35 +323,54 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
 }
 
 /*
- * Clear set-user-ID, and set-group-ID where the kernel would (with group
- * execute, or for a caller outside the file's group), as the kernel does
- * when a process without CAP_FSETID writes, truncates or chowns a file:
- * the mount asks the kernel to leave that to the daemon (compat.c,
- * killpriv v2).  @own_rule: the caller's writes and opens, which need the
- * CAP_FSETID check; else the kernel asked (setattr).  Writes served by
- * passthrough do not come here, so an open for writing clears them already
- * (a little earlier than the kernel would: at the open, not the first
- * write).
+ * Clear set-user-ID, and set-group-ID where the kernel would, as it does
+ * when a file is written, truncated or chowned: the mount asks the kernel
+ * to leave that to the daemon (compat.c, killpriv v2).  The kernel's rule
+ * (setattr_should_drop_suidgid()): a caller with CAP_FSETID keeps both,
+ * except that a chown always drops set-user-ID; set-group-ID goes with
+ * group execute, or when the caller is outside the file's group (@gid, the
+ * group before a chown).  @chown: the kernel asked, for a chown.  Writes
+ * served by passthrough do not come here, so an open for writing clears
+ * the bits already (a little earlier than the kernel would: at the open,
+ * not the first write).  A daemon that is not root may lack the right to
+ * (the file is not its own): the bits then stay.
  */
-static int kill_setid(fuse_req_t req, int fd, bool own_rule)
+static int kill_setid(fuse_req_t req, int fd, gid_t gid, bool chown)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
-    mode_t mode = st.st_mode & 07777, keep = mode & ~(mode_t)S_ISUID;
-    if (!(mode & (S_ISUID | S_ISGID)) ||
-        (own_rule && cred_has_cap(req, CAP_FSETID_BIT)))
+    mode_t mode = st.st_mode & 07777, keep = mode;
+    if (!(mode & (S_ISUID | S_ISGID)))
         return 0;
-    if ((mode & S_ISGID) &&
-        ((mode & S_IXGRP) || cred_in_group(req, st.st_gid) <= 0))
+    bool fsetid = cred_has_cap(req, CAP_FSETID_BIT);
+    if (chown || !fsetid)
+        keep &= ~(mode_t)S_ISUID;
+    if ((mode & S_ISGID) && ((mode & S_IXGRP) ||
+                             (!fsetid && cred_in_group(req, gid) <= 0)))
         keep &= ~(mode_t)S_ISGID;
-    return keep != mode && fchmod(fd, keep) < 0 ? -errno : 0;
+    if (keep != mode && fchmod(fd, keep) < 0 &&
+        !(errno == EPERM && geteuid() != 0))
+        return -errno;
+    return 0;
+}
+
+/* kill_setid() for a write or an open for writing through @fd. */
+static int kill_setid_write(fuse_req_t req, int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) < 0 ? -errno : kill_setid(req, fd, st.st_gid, false);
 }
 
 /* chmod, chown, truncate and utimens on the open segment @fd. */
 static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
                          int to_set)
 {
+    /* The group the file had: the set-ID rule judges by it. */
+    int kill = to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
+    struct stat before;
+    if (kill && fstat(fd, &before) < 0)
+        return -errno;
     if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
         return -errno;
     if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -362,8 +381,9 @@ static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
     }
     if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
         return -errno;
-    if (to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID)) {
-        int err = kill_setid(req, fd, false);
+    if (kill) {
+        int err = kill_setid(req, fd, before.st_gid,
+                             to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID));
         if (err < 0)
             return err;
     }
@@ -436,7 +456,7 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
      * bits an unprivileged write would clear are cleared when such a
      * caller opens the file for writing (or truncates it). */
     if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
-        err = kill_setid(req, n->fd, true);
+        err = kill_setid_write(req, n->fd);
     if (err < 0) {
         file_put(req, n);
         fuse_reply_err(req, -err);
@@ -450,39 +470,48 @@ struct create_args {
     mode_t mode;
     int flags;
     int fd;
+    bool created; /* a new file (else one that was there) */
 };
 
-/* The node's shared fd is read-write whatever the caller asked.  A file
- * that O_EXCL creates is opened without a permission check, so it is
- * opened read-write at once; otherwise seg_create() reopens it. */
-static int create_access(int flags)
-{
-    return (flags & O_EXCL) ? O_RDWR : (flags & O_ACCMODE);
-}
-
+/*
+ * The node's shared fd is read-write whatever the caller asked.  A file
+ * that O_CREAT | O_EXCL makes is opened without a permission check, so
+ * the file is made that way, read-write at once.  Without O_EXCL a file
+ * already there (the kernel looked the name up first, so it came
+ * meanwhile) is opened as the caller asked, and seg_create() reopens it.
+ */
 static int create_op(void *arg)
 {
     struct create_args *a = arg;
-    a->fd = openat(shmfs.dirfd, a->name,
-                   O_CREAT | create_access(a->flags) |
-                       (a->flags & (O_EXCL | O_TRUNC)) | O_NOFOLLOW |
-                       O_NONBLOCK | O_CLOEXEC,
-                   a->mode & 07777);
+    const int always = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        a->fd = openat(shmfs.dirfd, a->name, O_CREAT | O_EXCL | O_RDWR | always,
+                       a->mode & 07777);
+        a->created = a->fd >= 0;
+        if (a->fd >= 0 || errno != EEXIST || (a->flags & O_EXCL))
+            break;
+        a->fd = openat(shmfs.dirfd, a->name,
+                       (a->flags & (O_ACCMODE | O_TRUNC)) | always);
+        if (a->fd >= 0 || errno != ENOENT)
+            break; /* (ENOENT: gone again meanwhile; make it anew) */
+    }
     return a->fd < 0 ? -errno : 0;
 }
 
 /* open(O_CREAT) in the shm directory as the caller: the kernel applies the
- * directory's rules and, if the name exists, the file's. */
+ * directory's rules and, if the name exists, the file's.  Returns the fd,
+ * and in @created whether the file is new. */
 static int create_as_caller(fuse_req_t req, const char *name, mode_t mode,
-                            int flags)
+                            int flags, bool *created)
 {
-    struct create_args a = {name, mode, flags, -1};
+    struct create_args a = {name, mode, flags, -1, false};
     int err = cred_run(req, (flags & O_EXCL) ? CRED_CREATE : CRED_OPEN,
                        create_op, &a);
     /* A name held by what shmfs does not show (a symlink, a directory, a
      * FIFO) is taken all the same. */
     if (err == -ELOOP || err == -EISDIR || err == -ENXIO)
         err = -EEXIST;
+    *created = a.created;
     return err < 0 ? err : a.fd;
 }
 
@@ -495,8 +524,10 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
     int backing;
 
     memset(&e, 0, sizeof(e));
+    bool created = false;
     int err = seg_name_usable(name);
-    int fd = err < 0 ? err : create_as_caller(req, name, mode, fi->flags);
+    int fd = err < 0 ? err
+                     : create_as_caller(req, name, mode, fi->flags, &created);
     if (fd < 0) {
         fuse_reply_err(req, -fd);
         return;
@@ -514,9 +545,16 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
         fuse_reply_err(req, -err);
         return;
     }
+    /* A file that was there, opened for writing: as seg_open_file(). */
+    if (!created && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
+        (err = kill_setid_write(req, fd)) < 0) {
+        close(fd);
+        fuse_reply_err(req, -err);
+        return;
+    }
     /* Not read-write yet: reopen this very file (not the name, which may
      * change) as the daemon. */
-    if (create_access(fi->flags) != O_RDWR) {
+    if (!created && (fi->flags & O_ACCMODE) != O_RDWR) {
         snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
         int rw = open(self, O_RDWR | O_CLOEXEC);
         if (rw >= 0) {
@@ -559,7 +597,7 @@ void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off)
 void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                off_t off)
 {
-    int err = kill_setid(req, n->fd, true);
+    int err = kill_setid_write(req, n->fd);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;

@@ -317,6 +317,7 @@ def f_ops(P, k):
     R[k + "chown_same"] = t(os.chown, P, st.st_uid, -1)
     R[k + "chgrp"] = t(os.chown, P, -1, %(group)d)
     R[k + "chgrp_nonmember"] = t(os.chown, P, -1, 7777)
+    R[k + "mode_after_chown"] = oct(os.stat(P).st_mode)
     R[k + "chown_other"] = t(os.chown, P, 12345, -1)
     R[k + "utime_set"] = t(os.utime, P, (1, 1))
     R[k + "utime_now"] = t(os.utime, P)
@@ -492,8 +493,9 @@ def test_root_only_mount_shm_dir_of_another_owner(m):
 def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
     """A kernel service acting for someone else on a root thread (nfsd for
     a client; here io_uring with a personality registered as nobody): the
-    thread's own credentials are root's, the request's are nobody's.  What
-    it may open through the mount is what it may open directly."""
+    thread's own credentials are root's, the request's are nobody's.  And
+    an io_uring worker acting with fewer capabilities than its own.  What
+    they may open through the mount is what they may open directly."""
     helper = os.path.join(os.path.dirname(os.path.dirname(H.SHMFS)),
                           "tests", "fs", "borrowed_creds")
     os.chmod(m.shm, 0o1777)
@@ -502,16 +504,73 @@ def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
         os.chown(m.shm_path(name), uid, uid)
     got = {}
     for name in ("other", "nobodys"):
-        for where, path in (("direct", m.shm_path(name)),
-                            ("mount", m.path(name))):
-            r = subprocess.run([helper, path], capture_output=True,
-                               text=True, timeout=30)
-            eq(r.returncode, 0, "borrowed_creds %s: %s" % (path, r.stderr))
-            got[name, where] = r.stdout.strip()
-    eq((got["other", "direct"], got["nobodys", "direct"]), ("EACCES", "ok"),
-       "as nobody, directly")
-    eq((got["other", "mount"], got["nobodys", "mount"]), ("EACCES", "ok"),
-       "as nobody, through the mount")
+        for mode in ("", "--caps"):
+            for where, path in (("direct", m.shm_path(name)),
+                                ("mount", m.path(name))):
+                r = subprocess.run([helper] + ([mode] if mode else [])
+                                   + [path], capture_output=True, text=True,
+                                   timeout=30)
+                if r.returncode == 77:
+                    raise H.Skip("no io_uring here: %s" % r.stderr.strip())
+                eq(r.returncode, 0, "borrowed_creds %s %s: %s" % (
+                    mode, path, r.stderr))
+                got[name, mode, where] = r.stdout.strip()
+    eq((got["other", "", "direct"], got["nobodys", "", "direct"]),
+       ("EACCES", "ok"), "as nobody, directly")
+    eq((got["other", "", "mount"], got["nobodys", "", "mount"]),
+       ("EACCES", "ok"), "as nobody, through the mount")
+    # uid 0 without DAC_OVERRIDE and DAC_READ_SEARCH, in an io_uring worker
+    # (whose own capabilities are all the process had)
+    eq((got["other", "--caps", "direct"], got["other", "--caps", "mount"]),
+       ("EACCES", "EACCES"), "root without DAC capabilities in a worker")
+
+
+HIGH_CAPS_ONLY = "--bounding-set=-all," + ",".join(
+    "+" + c for c in ("lease", "audit_write", "audit_control", "setfcap",
+                      "mac_override", "mac_admin", "syslog", "wake_alarm",
+                      "block_suspend", "audit_read", "perfmon", "bpf",
+                      "checkpoint_restore"))
+
+
+def test_root_only_mount_status_cut_never_gives_capabilities(m):
+    """A caller decides how long its /proc/TID/status is (its groups, its
+    name): wherever a line falls, the daemon must read the capabilities
+    whole or not at all.  Root with capabilities 28 to 40 only (none over
+    files; CapEff 000001fff0000000), in enough groups to put byte 4096 of
+    that file after the 8th digit of CapEff (the name moves it byte by
+    byte), must never read a 0600 file of another user through the mount.
+    A 4 KiB read parsed the first digits: 0x1ff, CAP_DAC_OVERRIDE among
+    them."""
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("theirs"), b"x", mode=0o600)
+    os.chown(m.shm_path("theirs"), 12345, 12345)
+    code = r'''
+import ctypes
+def status():
+    with open("/proc/thread-self/status", "rb") as f:
+        return f.read()
+name = b"x"
+ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+digits = status().index(b"CapEff:\t") + 8
+want = 4095 - 8  # byte 4096 after CapEff's 8th digit (7th to 9th: 0x1f..)
+if abs(want - digits) < 15 and want >= digits:
+    name = b"x" * (1 + want - digits)
+    ctypes.CDLL(None).prctl(15, name, 0, 0, 0)
+    digits = status().index(b"CapEff:\t") + 8
+R["cut"] = str(7 <= 4095 - digits <= 9)
+R["theirs"] = t(rd, %r)
+''' % m.path("theirs")
+    cuts = 0
+    for n in range(250, 300):
+        groups = ",".join(str(1000000000 + i) for i in range(n))
+        res = H.python_as(_setpriv("--groups=" + groups, HIGH_CAPS_ONLY),
+                          "root with high capabilities in %d groups" % n,
+                          code)
+        eq(res["theirs"], "EACCES", "a 0600 file of another user, in %d "
+           "groups (cut in CapEff: %s)" % (n, res["cut"]))
+        cuts += res["cut"] == "True"
+    H.note("runs with byte 4096 inside CapEff's digits: %d" % cuts)
+    check(cuts >= 1, "no run put byte 4096 inside CapEff")
 
 
 # ---------------------------------------------------------------------------
