@@ -294,8 +294,8 @@ static int check(struct caller *c, const struct stat *attr, int mask)
          * groups are read only when they matter). */
         int member = in_group(c, attr->st_gid);
         if (member < 0)
-            return -EACCES;
-        if (member)
+            bits = 0; /* unknown groups: no class grants, capabilities may */
+        else if (member)
             bits >>= 3;
     }
     if ((mask & ~bits) == 0)

@@ -525,6 +525,20 @@ def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
        ("EACCES", "EACCES"), "root without DAC capabilities in a worker")
 
 
+def test_root_only_mount_unknown_groups_leave_capabilities(m):
+    """Root in more groups than the daemon reads (256) has unknown groups,
+    but its capabilities still count: it reads a 0604 file (group class
+    refused, others allowed) of another user, as it does directly."""
+    os.chmod(m.shm, 0o1777)
+    H.write_file(m.shm_path("g604"), b"x", mode=0o604)
+    os.chown(m.shm_path("g604"), 12345, GROUP)
+    groups = ",".join([str(GROUP)] + [str(1000000 + i) for i in range(299)])
+    res = H.python_as(_setpriv("--groups=" + groups), "root in 300 groups",
+                      "R['m'] = t(rd, %r)\nR['d'] = t(rd, %r)\n" % (
+                          m.path("g604"), m.shm_path("g604")))
+    eq((res["d"], res["m"]), ("ok", "ok"), "directly, through the mount")
+
+
 HIGH_CAPS_ONLY = "--bounding-set=-all," + ",".join(
     "+" + c for c in ("lease", "audit_write", "audit_control", "setfcap",
                       "mac_override", "mac_admin", "syslog", "wake_alarm",
