@@ -185,7 +185,7 @@ static bool parse_groups(const char *line, struct caller *c)
 
 /*
  * The request carries the ids the calling thread acts with, but /proc
- * shows, and capget() returns, the thread's own credentials.  They differ
+ * shows the thread's own credentials.  They differ
  * when a kernel service acts for someone else on that thread: nfsd or
  * ksmbd (kernel threads) for a client, io_uring's worker threads for the
  * task that submitted, access(2) for the caller's real ids.  Such a
@@ -247,7 +247,6 @@ bool cred_has_cap(fuse_req_t req, int cap)
     caller_init(&c, req);
     return has_cap(&c, cap);
 }
-
 
 /* in_group_p(): 1 if @gid is the fs gid or a supplementary group, else 0,
  * or -1 when the groups are unknown (the caller is being killed, has more
@@ -324,8 +323,8 @@ int perm_check(fuse_req_t req, const struct stat *attr, int mask)
 /*
  * access(2) runs with the caller's real ids and, for root, its permitted
  * capabilities (access_override_creds()); the request carries those ids,
- * but capget() reports the task's own capabilities.  A root caller is
- * judged by its permitted ones, as access(2) does.  (faccessat2() with
+ * but /proc shows the thread's own capabilities.  A root caller is judged
+ * by its permitted ones, as access(2) does.  (faccessat2() with
  * AT_EACCESS, the same request, uses the effective ones: for a root
  * process that lowered its effective set the answer is then too kind; it
  * is advice only, as every open is checked with the effective set.)
