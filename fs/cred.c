@@ -241,12 +241,6 @@ static bool has_cap(struct caller *c, int cap)
     return (c->caps >> cap) & 1;
 }
 
-bool cred_has_cap(fuse_req_t req, int cap)
-{
-    struct caller c;
-    caller_init(&c, req);
-    return has_cap(&c, cap);
-}
 
 /* in_group_p(): 1 if @gid is the fs gid or a supplementary group, else 0,
  * or -1 when the groups are unknown (the caller is being killed, has more
@@ -266,11 +260,22 @@ static int in_group(struct caller *c, gid_t gid)
     return 0;
 }
 
-int cred_in_group(fuse_req_t req, gid_t gid)
+/* setattr_should_drop_suidgid(): a caller with CAP_FSETID keeps both bits,
+ * except that a chown always drops set-user-ID; set-group-ID goes with
+ * group execute, or when the caller is outside the group @gid. */
+mode_t cred_setid_kept(fuse_req_t req, mode_t mode, gid_t gid, bool chown)
 {
+    if (!(mode & (S_ISUID | S_ISGID)))
+        return mode;
     struct caller c;
     caller_init(&c, req);
-    return in_group(&c, gid);
+    bool fsetid = has_cap(&c, CAP_FSETID);
+    if (chown || !fsetid)
+        mode &= ~(mode_t)S_ISUID;
+    if ((mode & S_ISGID) &&
+        ((mode & S_IXGRP) || (!fsetid && in_group(&c, gid) <= 0)))
+        mode &= ~(mode_t)S_ISGID;
+    return mode;
 }
 
 /* inode_owner_or_capable() */

@@ -323,43 +323,35 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
 }
 
 /*
- * Clear set-user-ID, and set-group-ID where the kernel would, as it does
- * when a file is written, truncated or chowned: the mount asks the kernel
- * to leave that to the daemon (compat.c, killpriv v2).  The kernel's rule
- * (setattr_should_drop_suidgid()): a caller with CAP_FSETID keeps both,
- * except that a chown always drops set-user-ID; set-group-ID goes with
- * group execute, or when the caller is outside the file's group (@gid, the
- * group before a chown).  @chown: the kernel asked, for a chown.  Writes
- * served by passthrough do not come here, so an open for writing clears
- * the bits already (a little earlier than the kernel would: at the open,
- * not the first write).  A daemon that is not root may lack the right to
- * (the file is not its own): the bits then stay.
+ * Clear set-user-ID and set-group-ID as the kernel does when a file is
+ * written, truncated or chowned (cred_setid_kept()): the mount asks the
+ * kernel to leave that to the daemon (compat.c, killpriv v2).  @before:
+ * the file before a chown (@chown: the kernel asked, for one), whose
+ * group the rule judges by; NULL for a write.  Writes served by
+ * passthrough do not come here, so an open for writing clears the bits
+ * already (a little earlier than the kernel would: at the open, not the
+ * first write).  A daemon that is not root may lack the right to (the
+ * file is not its own): the bits then stay.
  */
-static int kill_setid(fuse_req_t req, int fd, gid_t gid, bool chown)
+static int kill_setid(fuse_req_t req, int fd, const struct stat *before,
+                      bool chown)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -errno;
-    mode_t mode = st.st_mode & 07777, keep = mode;
-    if (!(mode & (S_ISUID | S_ISGID)))
-        return 0;
-    bool fsetid = cred_has_cap(req, CAP_FSETID_BIT);
-    if (chown || !fsetid)
-        keep &= ~(mode_t)S_ISUID;
-    if ((mode & S_ISGID) && ((mode & S_IXGRP) ||
-                             (!fsetid && cred_in_group(req, gid) <= 0)))
-        keep &= ~(mode_t)S_ISGID;
+    mode_t mode = st.st_mode & 07777;
+    mode_t keep = cred_setid_kept(req, mode, (before ? before : &st)->st_gid,
+                                  chown);
     if (keep != mode && fchmod(fd, keep) < 0 &&
         !(errno == EPERM && geteuid() != 0))
         return -errno;
     return 0;
 }
 
-/* kill_setid() for a write or an open for writing through @fd. */
-static int kill_setid_write(fuse_req_t req, int fd)
+/* Does an open with @flags write (or truncate)? */
+static bool opens_for_writing(int flags)
 {
-    struct stat st;
-    return fstat(fd, &st) < 0 ? -errno : kill_setid(req, fd, st.st_gid, false);
+    return (flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY;
 }
 
 /* chmod, chown, truncate and utimens on the open segment @fd. */
@@ -382,7 +374,7 @@ static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
     if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
         return -errno;
     if (kill) {
-        int err = kill_setid(req, fd, before.st_gid,
+        int err = kill_setid(req, fd, &before,
                              to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID));
         if (err < 0)
             return err;
@@ -455,8 +447,8 @@ void seg_open_file(fuse_req_t req, struct node *n, struct fuse_file_info *fi)
     /* Writes served by passthrough never reach the daemon, so the set-ID
      * bits an unprivileged write would clear are cleared when such a
      * caller opens the file for writing (or truncates it). */
-    if (err == 0 && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY)
-        err = kill_setid_write(req, n->fd);
+    if (err == 0 && opens_for_writing(fi->flags))
+        err = kill_setid(req, n->fd, NULL, false);
     if (err < 0) {
         file_put(req, n);
         fuse_reply_err(req, -err);
@@ -546,8 +538,8 @@ void seg_create(fuse_req_t req, const char *name, mode_t mode,
         return;
     }
     /* A file that was there, opened for writing: as seg_open_file(). */
-    if (!created && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY &&
-        (err = kill_setid_write(req, fd)) < 0) {
+    if (!created && opens_for_writing(fi->flags) &&
+        (err = kill_setid(req, fd, NULL, false)) < 0) {
         close(fd);
         fuse_reply_err(req, -err);
         return;
@@ -597,7 +589,7 @@ void seg_read(fuse_req_t req, struct node *n, size_t size, off_t off)
 void seg_write(fuse_req_t req, struct node *n, const char *buf, size_t size,
                off_t off)
 {
-    int err = kill_setid_write(req, n->fd);
+    int err = kill_setid(req, n->fd, NULL, false);
     if (err < 0) {
         fuse_reply_err(req, -err);
         return;

@@ -306,13 +306,10 @@ int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
  * @mask (R_OK, W_OK, X_OK) to a node shown with @attr?  0 or -EACCES, as
  * the kernel's default_permissions would answer. */
 int perm_check(fuse_req_t req, const struct stat *attr, int mask);
-/* Has the caller of @req capability @cap (a CAP_* number), as far as the
- * daemon can tell (see cred.c)? */
-#define CAP_FSETID_BIT 4 /* <linux/capability.h> */
-bool cred_has_cap(fuse_req_t req, int cap);
-/* Is @gid the caller's fs gid or one of its groups: 1, 0, or -1 when its
- * groups are unknown. */
-int cred_in_group(fuse_req_t req, gid_t gid);
+/* The permission bits @mode keeps when the caller of @req writes,
+ * truncates or (@chown) chowns a file of the group @gid (the one before a
+ * chown): the kernel's rule for clearing set-user-ID and set-group-ID. */
+mode_t cred_setid_kept(fuse_req_t req, mode_t mode, gid_t gid, bool chown);
 /* perm_check() for access(2) (see cred.c). */
 int perm_access(fuse_req_t req, const struct stat *attr, int mask);
 /* May the caller change what @to_set says of a node shown with @cur, to
