@@ -487,10 +487,12 @@ void uring_serve_dev(struct fuse_session *se)
             memcpy(&opcode, (const unsigned char *)buf.mem + 4, 4);
         fuse_session_process_buf(se, &buf);
         bool forget = opcode == K_OP_FORGET || opcode == K_OP_BATCH_FORGET;
-        if (!forget && opcode != K_OP_INIT && opcode != K_OP_INTERRUPT &&
-            !ring_serving())
+        if (opcode == K_OP_INIT || opcode == K_OP_INTERRUPT)
+            continue;
+        bool serving = ring_serving();
+        if (!forget && !serving)
             break; /* a request the ring should have carried */
-        if (forget && ring_serving())
+        if (forget && serving)
             nanosleep(&batch, NULL); /* a signal cuts it short */
     }
     free(buf.mem);
