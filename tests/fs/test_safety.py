@@ -372,8 +372,7 @@ def _compare_root_caller(m, who, wrap, prelude=""):
     """Run ROOT_ONLY_OPS as a root caller (argv wrapper wrap) on fresh
     files in the shm directory, then on fresh copies through the mount:
     every result must be the same."""
-    tag = H.new_name("")[-6:].replace("_", "")
-    d, v = "d%s_" % tag, "v%s_" % tag
+    d, v = H.new_name("d") + "_", H.new_name("v") + "_"
     _root_only_fixture(m, d)
     _root_only_fixture(m, v)
     for name, _, _ in ROOT_ONLY_LISTS:
@@ -503,18 +502,17 @@ def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
         H.write_file(m.shm_path(name), b"x", mode=0o600)
         os.chown(m.shm_path(name), uid, uid)
     got = {}
-    for name in ("other", "nobodys"):
-        for mode in ("", "--caps"):
-            for where, path in (("direct", m.shm_path(name)),
-                                ("mount", m.path(name))):
-                r = subprocess.run([helper] + ([mode] if mode else [])
-                                   + [path], capture_output=True, text=True,
-                                   timeout=30)
-                if r.returncode == 77:
-                    raise H.Skip("no io_uring here: %s" % r.stderr.strip())
-                eq(r.returncode, 0, "borrowed_creds %s %s: %s" % (
-                    mode, path, r.stderr))
-                got[name, mode, where] = r.stdout.strip()
+    for name, mode in (("other", ""), ("nobodys", ""), ("other", "--caps")):
+        for where, path in (("direct", m.shm_path(name)),
+                            ("mount", m.path(name))):
+            r = subprocess.run([helper] + ([mode] if mode else [])
+                               + [path], capture_output=True, text=True,
+                               timeout=30)
+            if r.returncode == 77:
+                raise H.Skip("no io_uring here: %s" % r.stderr.strip())
+            eq(r.returncode, 0, "borrowed_creds %s %s: %s" % (
+                mode, path, r.stderr))
+            got[name, mode, where] = r.stdout.strip()
     eq((got["other", "", "direct"], got["nobodys", "", "direct"]),
        ("EACCES", "ok"), "as nobody, directly")
     eq((got["other", "", "mount"], got["nobodys", "", "mount"]),

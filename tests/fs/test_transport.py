@@ -21,7 +21,7 @@ import mmap
 import os
 import signal
 import sys
-import time
+import unittest.mock
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,9 +44,8 @@ def wr(path, data):
 def transport(m):
     """user.shmfs.transport: ("io_uring", {queues, threads, requests}) or
     ("/dev/fuse", {})."""
-    words = os.getxattr(m.mnt, TRANSPORT).decode().split()
-    return words[0], {k: int(v) for k, v in
-                      (w.split("=", 1) for w in words[1:])}
+    kind, _, rest = os.getxattr(m.mnt, TRANSPORT).partition(b" ")
+    return kind.decode(), H.parse_stats(rest)
 
 
 def possible_cpus():
@@ -215,23 +214,9 @@ def test_kernel_without_uring():
             exercise(m)
 
 
-class Env:
+def Env(**kw):
     """Set environment variables (inherited by daemons) in a `with`."""
-
-    def __init__(self, **kw):
-        self.kw, self.old = kw, {}
-
-    def __enter__(self):
-        for k, v in self.kw.items():
-            self.old[k] = os.environ.get(k)
-            os.environ[k] = v
-
-    def __exit__(self, et, ev, tb):
-        for k, v in self.old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return unittest.mock.patch.dict(os.environ, kw)
 
 
 def test_registration_refused():
@@ -292,7 +277,7 @@ def test_registration_refused_on_some_threads():
             f = transport(m)[1]
             return f["threads"] == f["queues"]
         ok, _ = H.poll_until(one_per_queue, 5)
-        kind, f = transport(m)
+        f = transport(m)[1]
         check(ok, "threads left serving: %r" % (f,))
         exercise(m)
         check(transport(m)[1]["requests"] > f["requests"],
@@ -320,12 +305,11 @@ def test_sigterm_and_sigkill_with_ring():
         m.expect_dead = True
         # The reaper aborts the connection: callers get ENOTCONN at once
         # instead of waiting for a ring nobody serves.
-        t0 = time.monotonic()
-        got = H.poll_until(lambda: H.errno_of(os.stat, m.path("kept")) ==
-                           errno.ENOTCONN, 10)[0]
+        got, t = H.poll_until(lambda: H.errno_of(os.stat, m.path("kept")) ==
+                              errno.ENOTCONN, 10)
         check(got, "stat after SIGKILL: %s, not ENOTCONN"
               % H.errno_of(os.stat, m.path("kept")))
-        H.note("ENOTCONN %.0f ms after SIGKILL" % (1000 * (time.monotonic() - t0)))
+        H.note("ENOTCONN %.0f ms after SIGKILL" % (1000 * t))
         mp[0:4] = b"KEPT"  # a mapping outlives the daemon
         mp.close()
         try:
