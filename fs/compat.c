@@ -26,6 +26,7 @@
  * Offsets are the kernel's ABI (include/uapi/linux/fuse.h, 7.40).
  */
 #include "compat.h"
+#include "kabi.h"
 #include "shmfs.h"
 #include "uring.h"
 
@@ -42,6 +43,7 @@
 int compat_session_setup(struct fuse_session *se)
 {
     (void)se;
+    shmfs.no_uring = true; /* replies cannot be routed to a ring (uring.h) */
     return 0;
 }
 
@@ -89,15 +91,12 @@ int compat_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
 #else /* libfuse < 3.16: talk to the kernel directly */
 
 /* Kernel ABI pieces libfuse 3.14's headers predate. */
-#define K_FUSE_INIT 26
 #define K_FUSE_INIT_EXT (1u << 30)
 #define K_FUSE_HANDLE_KILLPRIV_V2 (1u << 28)
 #define K_FUSE_PASSTHROUGH_FLAGS2 (1u << 5) /* 1ULL << 37 */
 #define K_FUSE_OVER_IO_URING_FLAGS2 (1u << 9) /* 1ULL << 41 */
 #define K_FUSE_MIN_READ_BUFFER 8192
 #define K_FOPEN_PASSTHROUGH (1u << 7)
-#define K_IN_HEADER_LEN 40   /* struct fuse_in_header */
-#define K_OUT_HEADER_LEN 16  /* struct fuse_out_header */
 #define K_INIT_IN_FLAGS 12   /* struct fuse_init_in: flags, flags2 */
 #define K_INIT_IN_FLAGS2 16
 #define K_INIT_OUT_FLAGS 12  /* struct fuse_init_out */
@@ -143,7 +142,7 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
     ssize_t n = read(fd, buf, len);
     const unsigned char *p = buf;
     if (n >= K_IN_HEADER_LEN + K_INIT_IN_FLAGS2 + 4 &&
-        get_u32(p + 4) == K_FUSE_INIT) {
+        get_u32(p + 4) == K_OP_INIT) {
         uint64_t unique;
         memcpy(&unique, p + 8, sizeof(unique));
         const unsigned char *in = p + K_IN_HEADER_LEN;
@@ -158,11 +157,16 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
     return n;
 }
 
+/* Set @bits in the u32 field at @p. */
+static void or_u32(unsigned char *p, uint32_t bits)
+{
+    put_u32(p, get_u32(p) | bits);
+}
+
 static void add_flags2(unsigned char *p, uint32_t bits)
 {
-    put_u32(p + K_INIT_OUT_FLAGS,
-            get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_INIT_EXT);
-    put_u32(p + K_INIT_OUT_FLAGS2, get_u32(p + K_INIT_OUT_FLAGS2) | bits);
+    or_u32(p + K_INIT_OUT_FLAGS, K_FUSE_INIT_EXT);
+    or_u32(p + K_INIT_OUT_FLAGS2, bits);
 }
 
 /* The largest request payload the kernel will put in a ring entry, for
@@ -188,8 +192,7 @@ static bool patch_init(unsigned char *p, size_t len)
     if (len < K_INIT_OUT_MIN_LEN)
         return false;
     if (killpriv_offered)
-        put_u32(p + K_INIT_OUT_FLAGS,
-                get_u32(p + K_INIT_OUT_FLAGS) | K_FUSE_HANDLE_KILLPRIV_V2);
+        or_u32(p + K_INIT_OUT_FLAGS, K_FUSE_HANDLE_KILLPRIV_V2);
     if (kernel_offers && accepted) {
         add_flags2(p, K_FUSE_PASSTHROUGH_FLAGS2);
         put_u32(p + K_INIT_OUT_STACK_DEPTH, 1);
@@ -230,8 +233,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count,
             unsigned char *open_out =
                 (unsigned char *)last->iov_base + last->iov_len -
                 K_OPEN_OUT_LEN;
-            put_u32(open_out + 8,
-                    get_u32(open_out + 8) | K_FOPEN_PASSTHROUGH);
+            or_u32(open_out + 8, K_FOPEN_PASSTHROUGH);
             put_u32(open_out + 12, (uint32_t)reply_backing_id);
         }
     }

@@ -316,13 +316,21 @@ static int check(struct caller *c, const struct stat *attr, int mask)
     return -EACCES;
 }
 
-int perm_check(fuse_req_t req, const struct stat *attr, int mask)
+/* check() for the caller of @req (@access: the caller of access(2)). */
+static int perm(fuse_req_t req, const struct stat *attr, int mask,
+                bool access)
 {
     if (!shmfs.own_checks)
         return 0;
     struct caller c;
     caller_init(&c, req);
+    c.permitted = access && c.uid == 0;
     return check(&c, attr, mask);
+}
+
+int perm_check(fuse_req_t req, const struct stat *attr, int mask)
+{
+    return perm(req, attr, mask, false);
 }
 
 /*
@@ -336,12 +344,7 @@ int perm_check(fuse_req_t req, const struct stat *attr, int mask)
  */
 int perm_access(fuse_req_t req, const struct stat *attr, int mask)
 {
-    if (!shmfs.own_checks)
-        return 0;
-    struct caller c;
-    caller_init(&c, req);
-    c.permitted = c.uid == 0;
-    return check(&c, attr, mask);
+    return perm(req, attr, mask, true);
 }
 
 int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,

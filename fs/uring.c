@@ -18,6 +18,7 @@
  * calls uring_capture_reply() on this thread.
  */
 #include "uring.h"
+#include "kabi.h"
 #include "shmfs.h"
 
 #include <errno.h>
@@ -40,13 +41,7 @@
  * predate it. */
 #define K_CMD_REGISTER 1
 #define K_CMD_COMMIT_AND_FETCH 2
-#define K_IN_HEADER_LEN 40  /* struct fuse_in_header */
-#define K_OUT_HEADER_LEN 16 /* struct fuse_out_header */
 #define K_OP_IN_LEN 128     /* FUSE_URING_OP_IN_OUT_SZ */
-#define K_OP_FORGET 2       /* opcodes */
-#define K_OP_INIT 26
-#define K_OP_INTERRUPT 36
-#define K_OP_BATCH_FORGET 42
 
 struct k_ent_in_out {
     uint64_t flags;
@@ -74,15 +69,32 @@ struct k_cmd_req {
 #define TAG_FUSE 1
 #define TAG_STOP 2
 
+/* Threads per ring queue (per CPU); each owns one ring entry, so a slow
+ * request holds one thread and the queue's others go on.  Two were too
+ * few: a lookup of a list caught mid-update waits up to 25 ms for it
+ * (transient_retry()), and with both threads of a CPU waiting, that CPU's
+ * callers queued behind them (tests/fs/test_hostile.py, where readers and
+ * a writer race on list headers, then missed its bounds about 1 run in
+ * 10; with four, 0 in 10, as with /dev/fuse's thread pool). */
+#define URING_THREADS_PER_QUEUE 4
+/* ... halved while queues * threads would pass this (many CPUs). */
+#define URING_MAX_THREADS 64
+
+/* uring_serve_dev(): how long forgets gather after one. */
+#define FORGET_BATCH_MS 10
+
 struct ring_thread {
     pthread_t tid;
     unsigned qid;
     struct io_uring ring;
     struct k_req_header hdr;
     unsigned char *mem; /* FRONT bytes, then the payload buffer */
-    size_t mem_len, payload_len;
+    size_t payload_len;
     struct iovec iov[2];
     bool fault_register; /* test hook (SHMFS_URING_FAULT) */
+    /* Requests served: this thread's own count (no cache line shared
+     * between CPUs on every request), summed for user.shmfs.transport. */
+    atomic_ulong requests;
     /* The request being served on this thread, and its reply. */
     uint64_t unique;
     bool replied;
@@ -99,10 +111,8 @@ static struct {
     int go; /* 0: wait, 1: register, -1: end */
     unsigned nready; /* threads that made their ring (or failed to) */
     int err;         /* the first thread's failure */
-    bool started; /* threads were created */
-    atomic_uint live;     /* threads serving (or waiting for) requests */
-    atomic_uint *queue_live; /* the same, per queue */
-    atomic_ulong requests;
+    /* Per queue, the threads serving (or waiting for) requests. */
+    atomic_uint *queue_live;
 } u = {
     .devfd = -1,
     .stopfd = -1,
@@ -129,12 +139,13 @@ static int possible_cpus(void)
     return last >= 0 ? last + 1 : -EINVAL;
 }
 
-static struct io_uring_sqe *cmd_sqe(struct ring_thread *t, uint32_t op,
-                                    uint64_t commit_id)
+/* Queue a FUSE command on @t's ring (four entries; at most two are ever
+ * in flight, so one is always free). */
+static void cmd_sqe(struct ring_thread *t, uint32_t op, uint64_t commit_id)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&t->ring);
     if (!sqe)
-        return NULL;
+        return;
     memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128 */
     sqe->opcode = IORING_OP_URING_CMD;
     sqe->fd = u.devfd;
@@ -145,7 +156,6 @@ static struct io_uring_sqe *cmd_sqe(struct ring_thread *t, uint32_t op,
     struct k_cmd_req *req = (struct k_cmd_req *)sqe->cmd;
     req->qid = (uint16_t)t->qid;
     req->commit_id = commit_id;
-    return sqe;
 }
 
 /* Fill the entry's header with an error reply for @unique. */
@@ -183,7 +193,7 @@ static uint64_t serve(struct ring_thread *t)
     struct fuse_buf buf = {.mem = start, .size = len};
     /* Counted before it is served: a getxattr of user.shmfs.transport
      * that comes through the ring counts itself. */
-    atomic_fetch_add_explicit(&u.requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->requests, 1, memory_order_relaxed);
     t->unique = unique;
     t->replied = false;
     serving_thread = t;
@@ -234,8 +244,7 @@ static int ring_setup(struct ring_thread *t)
 {
     /* Anonymous memory: pages only as far as payloads reach, and defined
      * for memcheck, which cannot see the kernel fill it. */
-    t->mem_len = (FRONT + t->payload_len + 4095) & ~(size_t)4095;
-    void *mem = mmap(NULL, t->mem_len, PROT_READ | PROT_WRITE,
+    void *mem = mmap(NULL, FRONT + t->payload_len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return -errno;
@@ -249,7 +258,7 @@ static int ring_setup(struct ring_thread *t)
     if (err == -EINVAL)
         err = io_uring_queue_init(4, &t->ring, IORING_SETUP_SQE128);
     if (err < 0) {
-        munmap(t->mem, t->mem_len);
+        munmap(t->mem, FRONT + t->payload_len);
         t->mem = NULL;
     }
     return err;
@@ -332,11 +341,10 @@ static void *ring_main(void *arg)
         return NULL;
     if (go > 0)
         ring_serve(t);
-    atomic_fetch_sub(&u.live, 1);
     atomic_fetch_sub(&u.queue_live[t->qid], 1);
     /* Closing the ring cancels the entry if it is still registered. */
     io_uring_queue_exit(&t->ring);
-    munmap(t->mem, t->mem_len);
+    munmap(t->mem, FRONT + t->payload_len);
     return NULL;
 }
 
@@ -431,20 +439,18 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
         return err;
     }
     u.nthreads = n;
-    atomic_store(&u.live, n);
-    u.started = true;
     return 0;
 }
 
 void uring_start(bool accepted)
 {
-    if (u.started)
+    if (u.threads)
         set_go(accepted ? 1 : -1);
 }
 
 void uring_stop(void)
 {
-    if (!u.started)
+    if (!u.threads)
         return;
     pthread_mutex_lock(&u.lock);
     if (u.go == 0) /* threads still waiting for the go end now */
@@ -456,17 +462,23 @@ void uring_stop(void)
         shmfs_log("io_uring: cannot stop the ring threads: %s",
                   strerror(errno));
     join_threads(u.nthreads);
-    u.started = false;
 }
 
 /* The kernel sends the requests to the ring: it was accepted, and every
  * queue has a thread (one whose registration was refused has ended; with
  * a queue left without any, the kernel serves /dev/fuse instead). */
-static bool ring_serving(void)
+/* The threads were made and told to serve. */
+static bool ring_on(void)
 {
     pthread_mutex_lock(&u.lock);
-    bool on = u.started && u.go == 1;
+    bool on = u.threads && u.go == 1;
     pthread_mutex_unlock(&u.lock);
+    return on;
+}
+
+static bool ring_serving(void)
+{
+    bool on = ring_on();
     for (unsigned q = 0; on && q < u.nqueues; q++)
         on = atomic_load(&u.queue_live[q]) > 0;
     return on;
@@ -475,7 +487,7 @@ static bool ring_serving(void)
 void uring_serve_dev(struct fuse_session *se)
 {
     struct fuse_buf buf = {.mem = NULL};
-    const struct timespec batch = {0, URING_FORGET_BATCH_MS * 1000000L};
+    const struct timespec batch = {0, FORGET_BATCH_MS * 1000000L};
     while (!fuse_session_exited(se)) {
         int res = fuse_session_receive_buf(se, &buf);
         if (res == -EINTR)
@@ -500,12 +512,17 @@ void uring_serve_dev(struct fuse_session *se)
 
 ssize_t uring_describe(char *buf, size_t cap)
 {
-    pthread_mutex_lock(&u.lock);
-    bool on = u.started && u.go == 1;
-    pthread_mutex_unlock(&u.lock);
-    if (!on || atomic_load(&u.requests) == 0)
+    unsigned long requests = 0;
+    unsigned live = 0;
+    if (ring_on()) {
+        for (unsigned i = 0; i < u.nthreads; i++)
+            requests += atomic_load_explicit(&u.threads[i].requests,
+                                             memory_order_relaxed);
+        for (unsigned q = 0; q < u.nqueues; q++)
+            live += atomic_load(&u.queue_live[q]);
+    }
+    if (requests == 0)
         return snprintf(buf, cap, "/dev/fuse");
     return snprintf(buf, cap, "io_uring queues=%u threads=%u requests=%lu",
-                    u.nqueues, atomic_load(&u.live),
-                    (unsigned long)atomic_load(&u.requests));
+                    u.nqueues, live, requests);
 }

@@ -21,17 +21,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-/* Threads per ring queue (per CPU); each owns one ring entry, so a slow
- * request holds one thread and the queue's others go on.  Two were too
- * few: a lookup of a list caught mid-update waits up to 25 ms for it
- * (transient_retry()), and with both threads of a CPU waiting, that CPU's
- * callers queued behind them (tests/fs/test_hostile.py, where readers and
- * a writer race on list headers, then missed its bounds about 1 run in
- * 10; with four, 0 in 10, as with /dev/fuse's thread pool). */
-#define URING_THREADS_PER_QUEUE 4
-/* ... halved while queues * threads would pass this (many CPUs). */
-#define URING_MAX_THREADS 64
-
 /* The INIT reply is about to accept FUSE_OVER_IO_URING: make the rings,
  * buffers (@max_payload bytes each) and threads, which wait for
  * uring_start().  Returns 0, or -errno and leaves nothing behind (the
@@ -51,12 +40,11 @@ ssize_t uring_capture_reply(const struct iovec *iov, int count);
  * /dev/fuse then carries only FORGETs and INTERRUPTs, and every FORGET the
  * kernel queues wakes a thread reading /dev/fuse, a cross-CPU wake-up paid
  * by the process that sends it (each unlink ends with one).  After a
- * forget this thread lets the next ones gather for URING_FORGET_BATCH_MS
- * (they then come in one BATCH_FORGET).  Returns when the session ends, or
+ * forget this thread lets the next ones gather for 10 ms (they then come
+ * in one BATCH_FORGET).  Returns when the session ends, or
  * after a request the ring should have carried came while it is not in use
  * (not accepted, or a queue lost every thread; or the kernel's fallback):
  * the caller then serves /dev/fuse on several threads. */
-#define URING_FORGET_BATCH_MS 10
 void uring_serve_dev(struct fuse_session *se);
 
 /* End the threads and close the rings (after the session loop; safe when
