@@ -158,6 +158,13 @@ else
   shm=$(mktemp -d /dev/shm/shmfs-bench.XXXXXX)
   echo "shm directory: $shm (cannot mount a tmpfs here: a directory of /dev/shm)"
 fi
+# The metadata ratios depend on what waking an idle CPU costs (README,
+# Filesystem benchmark); in a KVM guest, halt polling decides that.
+halt_poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+if [ -r "$halt_poll" ] && [ -r /sys/devices/system/cpu/cpuidle/current_driver ]; then
+  echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver)," \
+    "guest_halt_poll_ns=$(cat "$halt_poll")"
+fi
 
 # --- runs -----------------------------------------------------------------------
 
