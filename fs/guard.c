@@ -60,7 +60,7 @@ int guard_run(int (*fn)(void *), void *arg)
     return rc;
 }
 
-/* Waits of 50 us doubling to 6.4 ms, about 19 ms in all: enough to outlast
+/* Waits of 50 us doubling to 6.4 ms, about 26 ms in all: enough to outlast
  * a CPython writer descheduled between its two stores, and paid only by a
  * list that is (or looks) damaged. */
 #define TRANSIENT_TRIES 10

@@ -521,6 +521,47 @@ def test_concurrent_cpython_writer(m):
     check(os.path.isdir(m.path("cp")), "still a folder afterwards")
 
 
+def test_type_change_caught_between_code_and_value(m):
+    """CPython's __setitem__ of a value of another type writes the
+    element's format and type code, then the value: for that moment a str
+    element holds the bytes of the int it replaces, which are not UTF-8.
+    A cat then must wait for the value, not fail with EILSEQ (it did:
+    found by tests/stress).  Each trial leaves the element that way for
+    WINDOW seconds, reads it meanwhile, and counts only reads begun before
+    the value was stored."""
+    WINDOW = 0.005
+    mk(m, "ty", [-1, 0])
+    sl = H.py_list(m.shm_path("ty"))
+    at = sl._offset_data_start + sl._allocated_offsets[0]
+    got, inside = [], 0
+    try:
+        for trial in range(20):
+            sl[0] = -1  # 0xff * 8: not UTF-8
+            sl._set_packing_format_and_transform(0, "8s", "")
+            stored = []
+
+            def store_value():
+                time.sleep(WINDOW)
+                struct.pack_into("8s", sl.shm.buf, at, b"str-%04d" % trial)
+                stored.append(time.monotonic())
+            t = threading.Thread(target=store_value)
+            t.start()
+            began = time.monotonic()
+            try:
+                text = H.read_file(m.path("ty", "0"))
+            except OSError as e:
+                text = H.ename(e.errno)
+            t.join()
+            if began < stored[0]:
+                inside += 1
+                got.append((text, b"str-%04d\n" % trial))
+    finally:
+        sl.shm.close()
+    check(inside >= 5, "only %d of 20 reads began inside the window" % inside)
+    eq([g for g, _ in got], [w for _, w in got], "texts read inside the "
+       "window")
+
+
 @H.timeout(60)
 def test_concurrent_preads_of_one_fd_while_length_changes(m):
     """Element files are direct I/O, so preads of one open fd from several
