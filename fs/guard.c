@@ -17,18 +17,28 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static __thread sigjmp_buf *escape;
 
 static void on_sigbus(int sig, siginfo_t *si, void *ctx)
 {
-    (void)si;
     (void)ctx;
     if (escape)
         siglongjmp(*escape, 1);
-    /* Not ours: die of it, as without the handler. */
+    /* Not ours: say where (write(2) is async-signal-safe), then die of
+     * it, as without the handler. */
+    char msg[96] = "shmfs: SIGBUS outside a guarded access, address 0x";
+    size_t len = strlen(msg);
+    uintptr_t addr = (uintptr_t)si->si_addr;
+    for (int shift = (int)sizeof(addr) * 8 - 4; shift >= 0; shift -= 4)
+        msg[len++] = "0123456789abcdef"[(addr >> shift) & 0xf];
+    msg[len++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, msg, len);
+    (void)ignored;
     signal(sig, SIG_DFL);
 }
 

@@ -133,8 +133,11 @@ static int fill_holes(int fd, size_t size)
     if (hole < 0 || (size_t)hole >= size)
         return 0; /* no hole (or no SEEK_HOLE: nothing known to fill) */
     int err;
+    /* KEEP_SIZE: the segment may have shrunk since it was mapped, and it
+     * must not grow back because the daemon looked at it. */
     do /* tmpfs gives up on a pending signal */
-        err = fallocate(fd, 0, 0, (off_t)size) < 0 ? -errno : 0;
+        err = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) < 0 ? -errno
+                                                                    : 0;
     while (err == -EINTR);
     return err;
 }
