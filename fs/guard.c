@@ -31,11 +31,16 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
         siglongjmp(*escape, 1);
     /* Not ours: say where (write(2) is async-signal-safe), then die of
      * it, as without the handler. */
-    char msg[96] = "shmfs: SIGBUS outside a guarded access, address 0x";
+    char msg[128] = "shmfs: SIGBUS outside a guarded access, address 0x";
     size_t len = strlen(msg);
     uintptr_t addr = (uintptr_t)si->si_addr;
     for (int shift = (int)sizeof(addr) * 8 - 4; shift >= 0; shift -= 4)
         msg[len++] = "0123456789abcdef"[(addr >> shift) & 0xf];
+    const char *code = si->si_code == BUS_ADRERR ? " (past the end of a file)"
+                       : si->si_code == SI_KERNEL ? " (a bad pointer)"
+                                                  : "";
+    while (*code)
+        msg[len++] = *code++;
     msg[len++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, msg, len);
     (void)ignored;

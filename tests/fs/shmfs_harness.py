@@ -1132,7 +1132,11 @@ def _stop_leftovers(failed):
         try:
             m.stop(check=True)
         except TestFailure as e:
-            note("teardown: " + str(e).splitlines()[0])
+            # with the daemon's log tail: what a daemon that died printed
+            lines = str(e).splitlines()
+            note("teardown: " + lines[0])
+            for line in lines[1:]:
+                note("  " + line)
         except Exception as e:
             note("teardown: %s: %s" % (type(e).__name__, e))
 
