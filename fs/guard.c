@@ -15,6 +15,7 @@
 #include "shmfs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -55,6 +56,17 @@ int guard_init(void)
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
+}
+
+void block_async_signals(sigset_t *old)
+{
+    sigset_t set;
+    sigfillset(&set);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 int guard_run(int (*fn)(void *), void *arg)

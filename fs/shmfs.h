@@ -22,6 +22,7 @@
 #include "fuse_api.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -276,6 +277,13 @@ ssize_t list_xattr(struct node *n, const char *attr, char *buf, size_t cap);
 
 /* --- guard.c -------------------------------------------------------------- */
 int guard_init(void);
+/* Block, in the calling thread, every signal but those a fault raises
+ * (SIGBUS, SIGSEGV, SIGFPE, SIGILL), saving the old mask in @old: for
+ * threads created next, which then leave SIGTERM and the like to the main
+ * thread.  A fault whose signal is blocked kills the process without
+ * running a handler, so a thread that reads lists must never block SIGBUS
+ * (guard_run()). */
+void block_async_signals(sigset_t *old);
 /*
  * CPython stores a value of another type in two steps (the element's format,
  * then its type code), so for a moment a list fails validation.  Code that

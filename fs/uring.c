@@ -402,10 +402,10 @@ int uring_prepare(struct fuse_session *se, size_t max_payload)
         join_threads(0);
         return err;
     }
-    /* The threads take no signals: SIGTERM is for the session loop. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* The threads take no signals but faults: SIGTERM is for the session
+     * loop, SIGBUS for guard_run(). */
+    sigset_t old;
+    block_async_signals(&old);
     unsigned created = 0;
     int err = 0;
     u.go = 0;

@@ -263,10 +263,10 @@ int watch_start(void)
 {
     if (inotify_fd < 0)
         return -EBADF; /* watch_open() failed (and said why) */
-    /* Signals are for the main thread (SIGTERM unmounts). */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    /* Signals are for the main thread (SIGTERM unmounts); faults stay
+     * with the thread that makes them. */
+    sigset_t old;
+    block_async_signals(&old);
     int err = pthread_create(&thread, NULL, watch_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {

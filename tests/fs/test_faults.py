@@ -519,6 +519,52 @@ def _try(fn, *a):
     return "ok" if e is None else H.ename(e)
 
 
+# A list whose second page lies wholly inside element 1's slot.
+PUNCH_VALUES = [7, "x" * 10000]
+
+
+@H.timeout(60)
+def test_fault_on_a_list_page_fails_the_request_on_every_transport():
+    """A page of a list the daemon has mapped becomes a hole (punched,
+    same size, so the daemon keeps its map) and the tmpfs fills: reading
+    the element on that page faults in the daemon (tmpfs cannot allocate
+    the page: SIGBUS).  The fault must fail that request with EIO and
+    nothing else, on the io_uring threads as on /dev/fuse's.  (The ring
+    threads were started with every signal blocked, SIGBUS too, and a
+    fault whose signal is blocked kills the process: the daemon died, in
+    CI, in test_hostile.)"""
+    try:
+        with open("/sys/module/fuse/parameters/enable_uring") as f:
+            ring_expected = f.read().strip() == "Y"
+    except OSError:
+        ring_expected = False
+    for extra in ((), ("--no-uring",)):
+        fs = H.mount_tmpfs("1m")
+        with H.Mount(shm_dir=fs, extra_args=extra) as m:
+            kind = os.getxattr(m.mnt, "user.shmfs.transport").split()[0]
+            if not extra:
+                eq(kind == b"io_uring", ring_expected,
+                   "served by io_uring (enable_uring=Y)")
+            H.make_list(m.shm, "P", PUNCH_VALUES)
+            ok, _ = H.poll_until(lambda: os.path.isdir(m.path("P")), 2)
+            check(ok, "list P is not a folder")
+            text = b"x" * 10000 + b"\n"
+            eq(H.read_file(m.path("P", "1")), text, "P/1 before")
+            subprocess.run(["fallocate", "--punch-hole", "--offset", "4096",
+                            "--length", "4096", m.shm_path("P")], check=True)
+            _, err = fill(m, "fill")
+            eq(err, errno.ENOSPC, "filling the tmpfs")
+            eq(H.errno_of(H.read_file, m.path("P", "1")), errno.EIO,
+               "cat P/1 over the hole on the full tmpfs (%s)" % kind.decode())
+            check(m.alive(), "daemon alive after the fault (%s)" %
+                  kind.decode())
+            eq(H.read_file(m.path("P", "0")), b"7\n", "P/0 (page 0)")
+            os.unlink(m.path("fill"))
+            eq(H.read_file(m.path("P", "1")),
+               b"x" * 4056 + b"\0" * 4096 + b"x" * 1848 + b"\n",
+               "P/1 once there is room: the hole reads as zeros")
+
+
 @H.timeout(60)
 def test_no_blocks_left_list_with_unallocated_pages():
     """A list whose zero bytes were never written (a program that sizes the
