@@ -553,18 +553,29 @@ struct elem_file {
     size_t in_len, in_cap;
 };
 
+/* Read the element's text afresh into @f.  A read that fails (halfway,
+ * too: a fault in the middle of the copy) leaves the text @f had, so a
+ * later read further in never mixes the two. */
 static int elem_refresh(struct node *n, struct elem_file *f)
 {
     struct open_list ol;
     int err = list_attach(n->list, &ol);
     if (err < 0)
         return err == -ENOENT ? -EIO : err;
-    ssize_t len = n->index < shmseg_list_len(ol.list)
-                      ? elem_text(ol.list, n->index, &f->text, &f->cap)
+    size_t cap = f->cap;
+    char *text = cap ? malloc(cap) : NULL;
+    ssize_t len = cap && !text ? -ENOMEM
+                  : n->index < shmseg_list_len(ol.list)
+                      ? elem_text(ol.list, n->index, &text, &cap)
                       : -EIO;
     list_detach(n->list, &ol, (int)len);
-    if (len < 0)
+    if (len < 0) {
+        free(text);
         return (int)len;
+    }
+    free(f->text);
+    f->text = text;
+    f->cap = cap;
     f->len = (size_t)len;
     return 0;
 }

@@ -566,6 +566,37 @@ def test_fault_on_a_list_page_fails_the_request_on_every_transport():
 
 
 @H.timeout(60)
+def test_element_read_failing_halfway_keeps_the_text_read_before():
+    """An element file keeps the text its last read at offset 0 got, and
+    reads further in come from it.  When such a read fails halfway (a
+    fault in the middle of the copy: a page punched on a full tmpfs), a
+    read further in must still give the text read before, not the new
+    text's first bytes over the old ones (it did: found by a review)."""
+    fs = H.mount_tmpfs("1m")
+    with H.Mount(shm_dir=fs) as m:
+        H.make_list(m.shm, "B", [7, b"y" * 10000])
+        ok, _ = H.poll_until(lambda: os.path.isdir(m.path("B")), 2)
+        check(ok, "list B is not a folder")
+        fd = os.open(m.path("B", "1"), os.O_RDONLY)
+        try:
+            eq(os.pread(fd, 20000, 0), b"y" * 10000, "B/1 read at 0")
+            sl = H.py_list(m.shm_path("B"))
+            sl[1] = b"x" * 10000
+            sl.shm.close()
+            subprocess.run(["fallocate", "--punch-hole", "--offset", "4096",
+                            "--length", "4096", m.shm_path("B")], check=True)
+            _, err = fill(m, "fill")
+            eq(err, errno.ENOSPC, "filling the tmpfs")
+            eq(H.errno_of(os.pread, fd, 20000, 0), errno.EIO,
+               "B/1 read at 0 over the hole on the full tmpfs")
+            eq(os.pread(fd, 20, 100), b"y" * 20,
+               "B/1 read at 100 after the failed read at 0")
+        finally:
+            os.close(fd)
+        check(m.alive(), "daemon alive")
+
+
+@H.timeout(60)
 def test_no_blocks_left_list_with_unallocated_pages():
     """A list whose zero bytes were never written (a program that sizes the
     segment with ftruncate and writes only the bytes that are not zero) has
