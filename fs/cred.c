@@ -28,8 +28,8 @@
  * fresh attributes, with the caller's fs uid and gid, groups and
  * capabilities: a root process that dropped CAP_DAC_OVERRIDE gets through
  * the mount what it gets in the shm directory (shmfs(8), PERMISSIONS, lists
- * the few differences).  shmfs.own_checks says which; perm_check(),
- * perm_access() and perm_setattr() are no-ops otherwise.
+ * the few differences).  shmfs.own_checks says which; ops.c calls
+ * perm_check(), perm_access() and perm_setattr() only then.
  */
 #include "shmfs.h"
 
@@ -63,6 +63,9 @@ static bool userns_of(pid_t pid, char *ns)
 
 /* /proc is this pid namespace's: a request's pid names its caller there. */
 static bool proc_ok;
+/* The daemon's capabilities (the same on every thread; cred_run() lowers
+ * a thread's effective set only for one operation). */
+static struct __user_cap_data_struct daemon_caps[_LINUX_CAPABILITY_U32S_3];
 
 int cred_init(void)
 {
@@ -78,7 +81,8 @@ int cred_init(void)
         shmfs_log("/proc is not this process's pid namespace's (or cannot "
                   "be read): callers count as having no capabilities and "
                   "unknown groups");
-    return 0;
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    return syscall(SYS_capget, &h, daemon_caps) < 0 ? -errno : 0;
 }
 
 static int set_groups(size_t n, const gid_t *groups)
@@ -95,7 +99,9 @@ struct caller {
     gid_t gid;
     bool permitted; /* judge by the permitted capabilities (access(2)) */
     bool read;      /* the fields below are filled (caller_read()) */
-    uint64_t caps;  /* in the daemon's user namespace */
+    bool caps_ns;   /* caps checked to be in the daemon's user namespace */
+    pid_t pid;
+    uint64_t caps;  /* what /proc shows; see caller_caps() */
     int ngroups;    /* -1: unknown */
     gid_t groups[MAX_GROUPS];
 };
@@ -195,11 +201,14 @@ static bool parse_groups(const char *line, struct caller *c)
  */
 static void caller_read(struct caller *c)
 {
+    if (c->read)
+        return;
     c->read = true;
+    c->caps_ns = false;
     c->caps = 0;
     c->ngroups = -1;
-    pid_t pid = fuse_req_ctx(c->req)->pid;
-    char buf[16384], ns[NS_LEN];
+    pid_t pid = c->pid = fuse_req_ctx(c->req)->pid;
+    char buf[16384];
     unsigned flags = 0;
     const char *end;
     if (!proc_ok || pid <= 0 || !read_proc(pid, "stat", buf, sizeof(buf)) ||
@@ -230,15 +239,26 @@ static void caller_read(struct caller *c)
         c->ngroups = -1;
         return;
     }
-    if (userns_of(pid, ns) && strcmp(ns, own_userns) == 0)
-        c->caps = c->permitted ? prm : eff;
+    c->caps = c->permitted ? prm : eff;
+}
+
+/* The caller's capabilities; none outside the daemon's user namespace
+ * (looked up only when capabilities are asked for, not groups). */
+static uint64_t caller_caps(struct caller *c)
+{
+    caller_read(c);
+    if (!c->caps_ns) {
+        char ns[NS_LEN];
+        c->caps_ns = true;
+        if (c->caps && !(userns_of(c->pid, ns) && strcmp(ns, own_userns) == 0))
+            c->caps = 0;
+    }
+    return c->caps;
 }
 
 static bool has_cap(struct caller *c, int cap)
 {
-    if (!c->read)
-        caller_read(c);
-    return (c->caps >> cap) & 1;
+    return (caller_caps(c) >> cap) & 1;
 }
 
 
@@ -250,8 +270,7 @@ static int in_group(struct caller *c, gid_t gid)
 {
     if (gid == c->gid)
         return 1;
-    if (!c->read)
-        caller_read(c);
+    caller_read(c);
     if (c->ngroups < 0)
         return -1;
     for (int i = 0; i < c->ngroups; i++)
@@ -320,8 +339,6 @@ static int check(struct caller *c, const struct stat *attr, int mask)
 static int perm(fuse_req_t req, const struct stat *attr, int mask,
                 bool access)
 {
-    if (!shmfs.own_checks)
-        return 0;
     struct caller c;
     caller_init(&c, req);
     c.permitted = access && c.uid == 0;
@@ -348,14 +365,13 @@ int perm_access(fuse_req_t req, const struct stat *attr, int mask)
 }
 
 int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,
-                 int to_set, bool has_fh)
+                 int to_set)
 {
-    if (!shmfs.own_checks)
-        return 0;
     struct caller c;
     caller_init(&c, req);
-    /* truncate(2) needs write permission; ftruncate(2) had it at open. */
-    if ((to_set & FUSE_SET_ATTR_SIZE) && !has_fh) {
+    /* truncate(2) needs write permission (the caller leaves out the size
+     * of an ftruncate(2), which had it at open). */
+    if (to_set & FUSE_SET_ATTR_SIZE) {
         int err = check(&c, cur, W_OK);
         if (err < 0)
             return err;
@@ -401,20 +417,21 @@ int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,
      (1ull << CAP_FSETID) | (1ull << CAP_LINUX_IMMUTABLE) |                  \
      (1ull << CAP_MKNOD) | (1ull << CAP_MAC_OVERRIDE))
 
-/* This thread's effective capabilities: read into @eff, or set to @set. */
-static int thread_caps(uint64_t *eff, const uint64_t *set)
+/* Set this thread's effective capabilities to @eff (the rest as the
+ * daemon's: daemon_caps, read once by cred_init()). */
+static int thread_caps(uint64_t eff)
 {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
-    if (syscall(SYS_capget, &h, d) < 0)
-        return -errno;
-    if (eff)
-        *eff = d[0].effective | (uint64_t)d[1].effective << 32;
-    if (!set)
-        return 0;
-    d[0].effective = (uint32_t)*set;
-    d[1].effective = (uint32_t)(*set >> 32);
+    memcpy(d, daemon_caps, sizeof(d));
+    d[0].effective = (uint32_t)eff;
+    d[1].effective = (uint32_t)(eff >> 32);
     return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static uint64_t daemon_effective(void)
+{
+    return daemon_caps[0].effective | (uint64_t)daemon_caps[1].effective << 32;
 }
 
 /* Can a caller with fs uid @uid that may write the shm directory (the
@@ -440,28 +457,22 @@ int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
      * may lack capabilities: when they can matter, the thread gives up
      * those it lacks, so that the kernel applies the real directory's
      * rules to it too. */
-    uint64_t drop = 0, saved = 0;
+    uint64_t drop = 0;
     struct caller c;
     caller_init(&c, req);
-    if (shmfs.own_checks && caps_matter(what, ctx->uid)) {
-        caller_read(&c);
-        drop = FS_CAPS & ~c.caps;
-    }
+    if (shmfs.own_checks && caps_matter(what, ctx->uid))
+        drop = FS_CAPS & ~caller_caps(&c);
     /* A caller with fs uid and gid 0 and all of the daemon's powers over
      * files is the daemon already (a root caller with another gid must
      * still create files with it). */
     if (ctx->uid == 0 && ctx->gid == 0 && !drop)
         return op(arg);
     if (drop) {
-        int err = thread_caps(&saved, NULL);
-        uint64_t lower = saved & ~drop;
-        if (err == 0)
-            err = thread_caps(NULL, &lower);
+        int err = thread_caps(daemon_effective() & ~drop);
         if (err < 0)
             return err;
     }
-    if (!c.read)
-        caller_read(&c);
+    caller_read(&c);
     int err = -EPERM;
     /* Unknown groups (the caller is being killed, has more than we can
      * hold, or acts with borrowed credentials): refuse rather than
@@ -481,7 +492,7 @@ int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
         syscall(SYS_setfsgid, 0);
         set_groups(0, NULL);
     }
-    if (drop && thread_caps(NULL, &saved) < 0)
+    if (drop && thread_caps(daemon_effective()) < 0)
         shmfs_log("cannot take back capabilities: %s", strerror(errno));
     return err;
 }

@@ -287,17 +287,17 @@ static int get_text_fn(void *arg)
     return a->len < 0 ? (int)a->len : 0;
 }
 
-/* Fill @a, waiting out a CPython store in progress.  CPython writes an
- * element's type code before its value, so a str element can show for a
- * moment the bytes of the value it replaces, which need not be UTF-8: an
- * EILSEQ is waited out as a list that fails validation is. */
+/* Fill @a, waiting out a CPython store in progress (guard_run_patient()).
+ * CPython writes an element's type code before its value, so a str
+ * element can show for a moment the bytes of the value it replaces, which
+ * need not be UTF-8: an EILSEQ is waited out as well. */
 static int get_text(struct text_args *a)
 {
     unsigned attempt = 0;
     int err;
-    while ((err = guard_run_patient(get_text_fn, a)) == -EILSEQ &&
-           transient_retry(attempt++))
-        ;
+    do
+        err = guard_run(get_text_fn, a);
+    while ((err == -EBADMSG || err == -EILSEQ) && transient_retry(attempt++));
     return err == -EBADMSG ? -EIO : err;
 }
 

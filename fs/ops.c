@@ -86,19 +86,25 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 typedef int check_fn(fuse_req_t req, const struct stat *attr, int mask);
 
-/* Search permission on the folders above @n (the root, and a list folder
- * above its elements and .raw): 0 or -errno. */
-static int folders_above(fuse_req_t req, struct node *n, check_fn *check)
+/* Search permission on the folders above @n (a list folder above its
+ * elements and .raw, then the root): 0 or -errno.  @folder: the list
+ * folder's attributes when the caller has them already, else NULL. */
+static int folders_above(fuse_req_t req, struct node *n,
+                         const struct stat *folder, check_fn *check)
 {
-    int err = 0;
+    if (n->kind == NODE_ROOT)
+        return 0;
     struct stat attr;
-    for (struct node *up = n; err == 0 && up->kind != NODE_ROOT;) {
-        up = up->list ? up->list : &shmfs.root;
-        err = seg_shown_attr(req, up, &attr);
+    int err = 0;
+    if (n->list) {
+        if (!folder && (err = seg_shown_attr(req, n->list, &attr, NULL)) == 0)
+            folder = &attr;
         if (err == 0)
-            err = check(req, &attr, X_OK);
+            err = check(req, folder, X_OK);
     }
-    return err;
+    if (err == 0)
+        err = seg_shown_attr(req, &shmfs.root, &attr, NULL);
+    return err == 0 ? check(req, &attr, X_OK) : err;
 }
 
 /*
@@ -114,12 +120,12 @@ static bool check_as(fuse_req_t req, struct node *n, int mask,
 {
     if (!shmfs.own_checks)
         return true;
-    struct stat attr;
-    int err = seg_shown_attr(req, n, &attr);
+    struct stat attr, folder;
+    int err = seg_shown_attr(req, n, &attr, &folder);
     if (err == 0)
         err = check(req, &attr, mask);
     if (err == 0)
-        err = folders_above(req, n, check);
+        err = folders_above(req, n, n->list ? &folder : NULL, check);
     if (err < 0)
         fuse_reply_err(req, -err);
     return err == 0;
@@ -171,7 +177,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
     /* stat(2) needs search permission on the way there.  (fstat(2) sends
      * no file handle either, so it is held to the same.) */
     if (shmfs.own_checks && !fi) {
-        int err = folders_above(req, n, perm_check);
+        int err = folders_above(req, n, NULL, perm_check);
         if (err < 0) {
             fuse_reply_err(req, -err);
             return;
@@ -202,12 +208,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     int checked = to_set & ~(FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID |
                              (fi ? FUSE_SET_ATTR_SIZE : 0));
     if (shmfs.own_checks && checked) {
-        struct stat cur;
-        int err = seg_shown_attr(req, n, &cur);
+        struct stat cur, folder;
+        int err = seg_shown_attr(req, n, &cur, &folder);
         if (err == 0 && !fi)
-            err = folders_above(req, n, perm_check);
+            err = folders_above(req, n, n->list ? &folder : NULL, perm_check);
         if (err == 0)
-            err = perm_setattr(req, &cur, attr, to_set, fi != NULL);
+            err = perm_setattr(req, &cur, attr, checked);
         if (err < 0) {
             fuse_reply_err(req, -err);
             return;

@@ -265,7 +265,13 @@ static int node_stat(fuse_req_t req, struct node *n, struct stat *st)
     return err;
 }
 
-int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr)
+static enum node_kind shown_kind(const struct node *n)
+{
+    return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
+}
+
+int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr,
+                   struct stat *folder)
 {
     if (n->kind == NODE_ROOT)
         return fstat(shmfs.dirfd, attr) < 0 ? -errno : 0;
@@ -278,13 +284,10 @@ int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr)
     if (n->kind == NODE_ELEMENT)
         elem_attr(&st, seg->ino, n->index, 0, attr);
     else
-        seg_attr(n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT, &st, attr);
+        seg_attr(shown_kind(n), &st, attr);
+    if (folder && n->list)
+        seg_attr(NODE_LIST, &st, folder);
     return 0;
-}
-
-static enum node_kind shown_kind(const struct node *n)
-{
-    return n->kind == NODE_LIST ? NODE_LIST : NODE_SEGMENT;
 }
 
 /* Reply to a getattr (@setattr false) or setattr of @n: @err, or the
@@ -326,8 +329,8 @@ static struct timespec settime(const struct stat *attr, int to_set, int set,
  * Clear set-user-ID and set-group-ID as the kernel does when a file is
  * written, truncated or chowned (cred_setid_kept()): the mount asks the
  * kernel to leave that to the daemon (compat.c, killpriv v2).  @before:
- * the file before a chown (@chown: the kernel asked, for one), whose
- * group the rule judges by; NULL for a write.  Writes served by
+ * the file before a chown (@chown), whose group the rule judges by; NULL
+ * when the group has not changed.  Writes served by
  * passthrough do not come here, so an open for writing clears the bits
  * already (a little earlier than the kernel would: at the open, not the
  * first write).  A daemon that is not root may lack the right to (the
@@ -358,10 +361,12 @@ static bool opens_for_writing(int flags)
 static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
                          int to_set)
 {
-    /* The group the file had: the set-ID rule judges by it. */
+    /* The group the file had before a chown: the set-ID rule judges by it
+     * (nothing else here changes the group). */
     int kill = to_set & (FUSE_SET_ATTR_KILL_SUID | FUSE_SET_ATTR_KILL_SGID);
+    bool chown = to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
     struct stat before;
-    if (kill && fstat(fd, &before) < 0)
+    if (kill && chown && fstat(fd, &before) < 0)
         return -errno;
     if ((to_set & FUSE_SET_ATTR_MODE) && fchmod(fd, attr->st_mode & 07777) < 0)
         return -errno;
@@ -374,8 +379,7 @@ static int apply_setattr(fuse_req_t req, int fd, const struct stat *attr,
     if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
         return -errno;
     if (kill) {
-        int err = kill_setid(req, fd, &before,
-                             to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID));
+        int err = kill_setid(req, fd, chown ? &before : NULL, chown);
         if (err < 0)
             return err;
     }

@@ -199,8 +199,10 @@ int seg_classify(const char *name, const struct stat *st, bool patient,
 void seg_attr(enum node_kind kind, const struct stat *st, struct stat *attr);
 /* The attributes @n is shown with now (the root's are the shm
  * directory's), for permission checks: mode, owner and group are right,
- * an element's size is not. */
-int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr);
+ * an element's size is not.  @folder (may be NULL): for an element or
+ * .raw, its list folder's, from the same look at the segment. */
+int seg_shown_attr(fuse_req_t req, struct node *n, struct stat *attr,
+                   struct stat *folder);
 void seg_lookup(fuse_req_t req, const char *name);
 void seg_getattr(fuse_req_t req, struct node *n);
 void seg_setattr(fuse_req_t req, struct node *n, struct stat *attr,
@@ -310,7 +312,7 @@ enum cred_what {
  * what @op returned. */
 int cred_run(fuse_req_t req, enum cred_what what, int (*op)(void *),
              void *arg);
-/* With shmfs.own_checks (else both return 0): may the caller of @req do
+/* (shmfs.own_checks) May the caller of @req do
  * @mask (R_OK, W_OK, X_OK) to a node shown with @attr?  0 or -EACCES, as
  * the kernel's default_permissions would answer. */
 int perm_check(fuse_req_t req, const struct stat *attr, int mask);
@@ -320,12 +322,13 @@ int perm_check(fuse_req_t req, const struct stat *attr, int mask);
 mode_t cred_setid_kept(fuse_req_t req, mode_t mode, gid_t gid, bool chown);
 /* perm_check() for access(2) (see cred.c). */
 int perm_access(fuse_req_t req, const struct stat *attr, int mask);
-/* May the caller change what @to_set says of a node shown with @cur, to
- * @attr (a truncate without @has_fh, chmod, chown, utimens)?  0, -EACCES
- * or -EPERM; a chmod by a caller outside the group loses S_ISGID in
- * @attr, as in the kernel. */
+/* (shmfs.own_checks) May the caller change what @to_set says of a node
+ * shown with @cur, to @attr (truncate, chmod, chown, utimens; the size of
+ * an ftruncate(2) is left out of @to_set)?  0, -EACCES or -EPERM; a chmod
+ * by a caller outside the group loses S_ISGID in @attr, as in the
+ * kernel. */
 int perm_setattr(fuse_req_t req, const struct stat *cur, struct stat *attr,
-                 int to_set, bool has_fh);
+                 int to_set);
 /* Run @fn(@arg); if it touches a page of a mapping that another process
  * truncated away (SIGBUS), return -EIO instead of dying. */
 int guard_run(int (*fn)(void *), void *arg);

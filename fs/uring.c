@@ -71,7 +71,7 @@ struct k_cmd_req {
 
 /* Threads per ring queue (per CPU); each owns one ring entry, so a slow
  * request holds one thread and the queue's others go on.  Two were too
- * few: a lookup of a list caught mid-update waits up to 25 ms for it
+ * few: a lookup of a list caught mid-update waits up to 26 ms for it
  * (transient_retry()), and with both threads of a CPU waiting, that CPU's
  * callers queued behind them (tests/fs/test_hostile.py, where readers and
  * a writer race on list headers, then missed its bounds about 1 run in
