@@ -64,9 +64,12 @@ int main(int argc, char **argv)
     uint64_t full = 0, dac = (1u << CAP_DAC_OVERRIDE) |
                             (1u << CAP_DAC_READ_SEARCH);
     if (caps) {
-        uint64_t lowered;
-        if (effective(&full, NULL) < 0 ||
-            (lowered = full & ~dac, effective(NULL, &lowered)) < 0) {
+        if (effective(&full, NULL) < 0) {
+            perror("capget");
+            return 1;
+        }
+        uint64_t lowered = full & ~dac;
+        if (effective(NULL, &lowered) < 0) {
             perror("capset");
             return 1;
         }
@@ -82,9 +85,13 @@ int main(int argc, char **argv)
         setfsuid(0);
         setfsgid(0);
     }
-    if (personality < 0 || (uid_t)setfsuid((uid_t)-1) != 0) {
+    if (personality < 0) {
         fprintf(stderr, "cannot register the personality: %s\n",
                 strerror(-personality));
+        return 1;
+    }
+    if ((uid_t)setfsuid((uid_t)-1) != 0) {
+        fprintf(stderr, "the fs uid did not come back to 0\n");
         return 1;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);

@@ -410,6 +410,26 @@ def parse_stats(raw):
     return out
 
 
+ENABLE_URING = "/sys/module/fuse/parameters/enable_uring"
+
+
+def uring_setting():
+    """'Y' or 'N', or None when the kernel has no FUSE io_uring."""
+    try:
+        with open(ENABLE_URING) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def transport(m):
+    """user.shmfs.transport: ("io_uring", {queues, threads, requests}) or
+    ("/dev/fuse", {})."""
+    kind, _, rest = os.getxattr(m.mnt, "user.shmfs.transport").partition(
+        b" ")
+    return kind.decode(), parse_stats(rest)
+
+
 def daemon_stats(mnt):
     """user.shmfs.stats of the mount at mnt as a dict of ints; OSError as
     os.getxattr raises it."""
@@ -1031,6 +1051,15 @@ def make_list(shm_dir, name, values, mode=0o600):
     shm_dir/name.  Returns (bytes, format)."""
     data, fmt = cpython_list_bytes(values)
     write_file(os.path.join(shm_dir, name), data, mode)
+    return data, fmt
+
+
+def shown_list(m, name, values, mode=0o600):
+    """A list in mount m's shm dir, waited for until it is a folder.
+    Returns (bytes, format)."""
+    data, fmt = make_list(m.shm, name, values, mode)
+    ok, _ = poll_until(lambda: os.path.isdir(m.path(name)), 2)
+    check(ok, "list %s not shown as a folder" % name)
     return data, fmt
 
 

@@ -146,35 +146,38 @@ def test_direct_replace_same_name(m):
     _latencies(lat, "unlink + create same name -> new content")
 
 
+def _chmod_chown_seen(real, seen, modes, what):
+    """chmod and chown @real directly, one mode (and uid = gid = its index)
+    at a time; each must show on @seen, a path on the mount.  Returns the
+    latencies."""
+    os.stat(seen)
+    lat = []
+    for i, mode in enumerate(modes):
+        os.chmod(real, mode)
+        os.chown(real, i, i)
+
+        def shown():
+            st = os.stat(seen)
+            return stat.S_IMODE(st.st_mode) == mode and st.st_uid == i
+        ok, t = H.poll_until(shown, 2)
+        check(ok, "chmod %o / chown %d %s not seen" % (mode, i, what))
+        lat.append(t)
+    return lat
+
+
 def test_direct_chmod_chown_visible(m):
     """Beyond create/resize/unlink: attribute changes made directly."""
     H.write_file(m.shm_path("a"), b"x", mode=0o600)
-    os.stat(m.path("a"))
-    lat = []
-    for i, mode in enumerate((0o644, 0o640, 0o600, 0o444) * 5):
-        os.chmod(m.shm_path("a"), mode)
-        os.chown(m.shm_path("a"), i, i)
-        ok, t = H.poll_until(
-            lambda: stat.S_IMODE(os.stat(m.path("a")).st_mode) == mode
-            and os.stat(m.path("a")).st_uid == i, 2)
-        check(ok, "chmod %o / chown %d done directly not seen" % (mode, i))
-        lat.append(t)
+    lat = _chmod_chown_seen(m.shm_path("a"), m.path("a"),
+                            (0o644, 0o640, 0o600, 0o444) * 5, "done directly")
     _latencies(lat, "chmod/chown -> stat")
 
 
 def test_shm_dir_chmod_chown_visible_on_root(m):
     """The mount's root is the shm directory: its own mode and owner."""
-    os.stat(m.mnt)
-    lat = []
     try:
-        for i, mode in enumerate((0o755, 0o1777, 0o700, 0o1770) * 3):
-            os.chmod(m.shm, mode)
-            os.chown(m.shm, i, i)
-            ok, t = H.poll_until(
-                lambda: stat.S_IMODE(os.stat(m.mnt).st_mode) == mode
-                and os.stat(m.mnt).st_uid == i, 2)
-            check(ok, "chmod %o / chown %d of the shm dir not seen" % (mode, i))
-            lat.append(t)
+        lat = _chmod_chown_seen(m.shm, m.mnt, (0o755, 0o1777, 0o700, 0o1770)
+                                * 3, "of the shm dir")
     finally:
         os.chown(m.shm, 0, 0)
         os.chmod(m.shm, 0o1777)

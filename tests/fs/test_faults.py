@@ -520,7 +520,13 @@ def _try(fn, *a):
 
 
 # A list whose second page lies wholly inside element 1's slot.
-PUNCH_VALUES = [7, "x" * 10000]
+def punch_page_1_and_fill(m, name):
+    """Make the second page of segment @name a hole (same size) and fill
+    the tmpfs: the daemon's next touch of that page faults."""
+    subprocess.run(["fallocate", "--punch-hole", "--offset", "4096",
+                    "--length", "4096", m.shm_path(name)], check=True)
+    _, err = fill(m, "fill")
+    eq(err, errno.ENOSPC, "filling the tmpfs")
 
 
 @H.timeout(60)
@@ -533,36 +539,30 @@ def test_fault_on_a_list_page_fails_the_request_on_every_transport():
     threads were started with every signal blocked, SIGBUS too, and a
     fault whose signal is blocked kills the process: the daemon died, in
     CI, in test_hostile.)"""
-    try:
-        with open("/sys/module/fuse/parameters/enable_uring") as f:
-            ring_expected = f.read().strip() == "Y"
-    except OSError:
-        ring_expected = False
+    ring_expected = H.uring_setting() == "Y"
     for extra in ((), ("--no-uring",)):
         fs = H.mount_tmpfs("1m")
-        with H.Mount(shm_dir=fs, extra_args=extra) as m:
-            kind = os.getxattr(m.mnt, "user.shmfs.transport").split()[0]
-            if not extra:
-                eq(kind == b"io_uring", ring_expected,
-                   "served by io_uring (enable_uring=Y)")
-            H.make_list(m.shm, "P", PUNCH_VALUES)
-            ok, _ = H.poll_until(lambda: os.path.isdir(m.path("P")), 2)
-            check(ok, "list P is not a folder")
-            text = b"x" * 10000 + b"\n"
-            eq(H.read_file(m.path("P", "1")), text, "P/1 before")
-            subprocess.run(["fallocate", "--punch-hole", "--offset", "4096",
-                            "--length", "4096", m.shm_path("P")], check=True)
-            _, err = fill(m, "fill")
-            eq(err, errno.ENOSPC, "filling the tmpfs")
-            eq(H.errno_of(H.read_file, m.path("P", "1")), errno.EIO,
-               "cat P/1 over the hole on the full tmpfs (%s)" % kind.decode())
-            check(m.alive(), "daemon alive after the fault (%s)" %
-                  kind.decode())
-            eq(H.read_file(m.path("P", "0")), b"7\n", "P/0 (page 0)")
-            os.unlink(m.path("fill"))
-            eq(H.read_file(m.path("P", "1")),
-               b"x" * 4056 + b"\0" * 4096 + b"x" * 1848 + b"\n",
-               "P/1 once there is room: the hole reads as zeros")
+        try:
+            with H.Mount(shm_dir=fs, extra_args=extra) as m:
+                kind = H.transport(m)[0]
+                if not extra:
+                    eq(kind == "io_uring", ring_expected,
+                       "served by io_uring (enable_uring=Y)")
+                # the second page lies wholly inside element 1's slot
+                H.shown_list(m, "P", [7, "x" * 10000])
+                eq(H.read_file(m.path("P", "1")), b"x" * 10000 + b"\n",
+                   "P/1 before")
+                punch_page_1_and_fill(m, "P")
+                eq(H.errno_of(H.read_file, m.path("P", "1")), errno.EIO,
+                   "cat P/1 over the hole on the full tmpfs (%s)" % kind)
+                check(m.alive(), "daemon alive after the fault (%s)" % kind)
+                eq(H.read_file(m.path("P", "0")), b"7\n", "P/0 (page 0)")
+                os.unlink(m.path("fill"))
+                eq(H.read_file(m.path("P", "1")),
+                   b"x" * 4056 + b"\0" * 4096 + b"x" * 1848 + b"\n",
+                   "P/1 once there is room: the hole reads as zeros")
+        finally:
+            H.umount_tmpfs(fs)
 
 
 @H.timeout(60)
@@ -573,27 +573,25 @@ def test_element_read_failing_halfway_keeps_the_text_read_before():
     read further in must still give the text read before, not the new
     text's first bytes over the old ones (it did: found by a review)."""
     fs = H.mount_tmpfs("1m")
-    with H.Mount(shm_dir=fs) as m:
-        H.make_list(m.shm, "B", [7, b"y" * 10000])
-        ok, _ = H.poll_until(lambda: os.path.isdir(m.path("B")), 2)
-        check(ok, "list B is not a folder")
-        fd = os.open(m.path("B", "1"), os.O_RDONLY)
-        try:
-            eq(os.pread(fd, 20000, 0), b"y" * 10000, "B/1 read at 0")
-            sl = H.py_list(m.shm_path("B"))
-            sl[1] = b"x" * 10000
-            sl.shm.close()
-            subprocess.run(["fallocate", "--punch-hole", "--offset", "4096",
-                            "--length", "4096", m.shm_path("B")], check=True)
-            _, err = fill(m, "fill")
-            eq(err, errno.ENOSPC, "filling the tmpfs")
-            eq(H.errno_of(os.pread, fd, 20000, 0), errno.EIO,
-               "B/1 read at 0 over the hole on the full tmpfs")
-            eq(os.pread(fd, 20, 100), b"y" * 20,
-               "B/1 read at 100 after the failed read at 0")
-        finally:
-            os.close(fd)
-        check(m.alive(), "daemon alive")
+    try:
+        with H.Mount(shm_dir=fs) as m:
+            H.shown_list(m, "B", [7, b"y" * 10000])
+            fd = os.open(m.path("B", "1"), os.O_RDONLY)
+            try:
+                eq(os.pread(fd, 20000, 0), b"y" * 10000, "B/1 read at 0")
+                sl = H.py_list(m.shm_path("B"))
+                sl[1] = b"x" * 10000
+                sl.shm.close()
+                punch_page_1_and_fill(m, "B")
+                eq(H.errno_of(os.pread, fd, 20000, 0), errno.EIO,
+                   "B/1 read at 0 over the hole on the full tmpfs")
+                eq(os.pread(fd, 20, 100), b"y" * 20,
+                   "B/1 read at 100 after the failed read at 0")
+            finally:
+                os.close(fd)
+            check(m.alive(), "daemon alive")
+    finally:
+        H.umount_tmpfs(fs)
 
 
 @H.timeout(60)

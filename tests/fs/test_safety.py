@@ -395,10 +395,17 @@ def _setpriv(*args):
     return lambda argv: ["setpriv"] + list(args) + ["--"] + argv
 
 
+def _root_with_only(*caps):
+    """Root with no supplementary groups and only @caps (none by
+    default), as a wrapper for _compare_root_caller()."""
+    return _setpriv("--clear-groups",
+                    "--bounding-set=-all" + "".join(",+" + c for c in caps))
+
+
 def test_root_only_mount_checks_root_without_capabilities(m):
     os.chmod(m.shm, 0o1777)
-    res = _compare_root_caller(m, "root without capabilities", _setpriv(
-        "--clear-groups", "--bounding-set=-all"))
+    res = _compare_root_caller(m, "root without capabilities",
+                               _root_with_only())
     eq((res["nob600.read"], res["nob600.chmod_same"], res["unlink_nob"],
         res["own600.read"], res["own2660.mode_after"], res["nob744.exec"],
         res["nob711.exec"] in ("ok", "EACCES"),
@@ -421,17 +428,17 @@ def test_root_only_mount_checks_groups(m):
 
 def test_root_only_mount_checks_each_capability(m):
     os.chmod(m.shm, 0o1777)
-    res = _compare_root_caller(m, "root with only DAC_READ_SEARCH", _setpriv(
-        "--clear-groups", "--bounding-set=-all,+dac_read_search"))
+    res = _compare_root_caller(m, "root with only DAC_READ_SEARCH",
+                               _root_with_only("dac_read_search"))
     eq((res["nob600.read"], res["nob600.write"]), ("ok", "EACCES"),
        "DAC_READ_SEARCH reads, does not write")
-    res = _compare_root_caller(m, "root with only FOWNER and CHOWN", _setpriv(
-        "--clear-groups", "--bounding-set=-all,+fowner,+chown"))
+    res = _compare_root_caller(m, "root with only FOWNER and CHOWN",
+                               _root_with_only("fowner", "chown"))
     eq((res["nob600.read"], res["nob600.chmod_same"],
         res["nob600.chown_same"], res["unlink_nob"]),
        ("EACCES", "ok", "ok", "ok"), "FOWNER and CHOWN: owner's rights")
-    res = _compare_root_caller(m, "root with only DAC_OVERRIDE", _setpriv(
-        "--clear-groups", "--bounding-set=-all,+dac_override"))
+    res = _compare_root_caller(m, "root with only DAC_OVERRIDE",
+                               _root_with_only("dac_override"))
     eq((res["nob600.write"], res["own000.read"], res["own000.exec"]),
        ("ok", "ok", "EACCES"), "DAC_OVERRIDE: all but exec without x bits")
 
@@ -469,24 +476,21 @@ def test_root_only_mount_shm_dir_of_another_owner(m):
     cannot search or list (nothing in it can be reached through the mount
     either, also names the kernel has cached), and a sticky one of
     another owner (only one's own files may be removed)."""
-    for mode, uid, gid, want in ((0o770, H.NOBODY_UID, GROUP,
-                                  ("EACCES",) * 6),
-                                 (0o1777, H.NOBODY_UID, H.NOBODY_GID,
-                                  ("ok", "ok", "EPERM", "ok", "EPERM",
-                                   "EPERM"))):
-        os.chown(m.shm, uid, gid)
-        os.chmod(m.shm, mode)
-        try:
+    cases = ((0o770, H.NOBODY_UID, GROUP, ("EACCES",) * 6),
+             (0o1777, H.NOBODY_UID, H.NOBODY_GID,
+              ("ok", "ok", "EPERM", "ok", "EPERM", "EPERM")))
+    try:
+        for mode, uid, gid, want in cases:
+            os.chown(m.shm, uid, gid)
+            os.chmod(m.shm, mode)
             res = _compare_root_caller(m, "root without capabilities, shm "
-                                       "dir %o" % mode, _setpriv(
-                                           "--clear-groups",
-                                           "--bounding-set=-all"))
+                                       "dir %o" % mode, _root_with_only())
             eq((res["listdir"], res["own600.stat"], res["unlink_nob"],
                 res["create"], res["rename_over_nob"], res["remove_list"]),
                want, "shm dir %o (directly)" % mode)
-        finally:
-            os.chown(m.shm, 0, 0)
-            os.chmod(m.shm, 0o1777)
+    finally:
+        os.chown(m.shm, 0, 0)
+        os.chmod(m.shm, 0o1777)
 
 
 def test_root_only_mount_borrowed_credentials_get_no_capabilities(m):
@@ -558,16 +562,17 @@ def test_root_only_mount_status_cut_never_gives_capabilities(m):
     os.chown(m.shm_path("theirs"), 12345, 12345)
     code = r'''
 import ctypes
+libc = ctypes.CDLL(None)
 def status():
     with open("/proc/thread-self/status", "rb") as f:
         return f.read()
 name = b"x"
-ctypes.CDLL(None).prctl(15, name, 0, 0, 0)  # PR_SET_NAME
+libc.prctl(15, name, 0, 0, 0)  # PR_SET_NAME
 digits = status().index(b"CapEff:\t") + 8
 want = 4095 - 8  # byte 4096 after CapEff's 8th digit (7th to 9th: 0x1f..)
-if abs(want - digits) < 15 and want >= digits:
+if 0 <= want - digits < 15:
     name = b"x" * (1 + want - digits)
-    ctypes.CDLL(None).prctl(15, name, 0, 0, 0)
+    libc.prctl(15, name, 0, 0, 0)
     digits = status().index(b"CapEff:\t") + 8
 R["cut"] = str(7 <= 4095 - digits <= 9)
 R["theirs"] = t(rd, %r)

@@ -27,9 +27,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shmfs_harness as H  # noqa: E402
 from shmfs_harness import check, eq, expect_errno  # noqa: E402
-
-ENABLE_URING = "/sys/module/fuse/parameters/enable_uring"
-TRANSPORT = "user.shmfs.transport"
+from shmfs_harness import ENABLE_URING, transport, uring_setting  # noqa: E402
 
 
 def wr(path, data):
@@ -41,26 +39,10 @@ def wr(path, data):
         os.close(fd)
 
 
-def transport(m):
-    """user.shmfs.transport: ("io_uring", {queues, threads, requests}) or
-    ("/dev/fuse", {})."""
-    kind, _, rest = os.getxattr(m.mnt, TRANSPORT).partition(b" ")
-    return kind.decode(), H.parse_stats(rest)
-
-
 def possible_cpus():
     with open("/sys/devices/system/cpu/possible") as f:
         last = f.read().strip().split(",")[-1]
     return int(last.split("-")[-1]) + 1
-
-
-def uring_setting():
-    """'Y' or 'N', or None when the kernel has no FUSE io_uring."""
-    try:
-        with open(ENABLE_URING) as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        return None
 
 
 def require_uring():
