@@ -422,6 +422,20 @@ def uring_setting():
         return None
 
 
+def require_uring():
+    """Skip unless the kernel offers FUSE io_uring; under CI=true a kernel
+    that has it must have it on (scripts/setup.sh's job)."""
+    v = uring_setting()
+    if v is None:
+        raise Skip("this kernel has no FUSE io_uring (%s)" % ENABLE_URING)
+    if v != "Y":
+        if os.environ.get("CI") == "true":
+            raise TestFailure("%s is %s under CI=true: scripts/setup.sh "
+                                "should have turned it on" % (ENABLE_URING, v))
+        raise Skip("%s is %s (scripts/setup.sh turns it on)"
+                     % (ENABLE_URING, v))
+
+
 def transport(m):
     """user.shmfs.transport: ("io_uring", {queues, threads, requests}) or
     ("/dev/fuse", {})."""

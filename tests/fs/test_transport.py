@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shmfs_harness as H  # noqa: E402
 from shmfs_harness import check, eq, expect_errno  # noqa: E402
 from shmfs_harness import ENABLE_URING, transport, uring_setting  # noqa: E402
+from shmfs_harness import require_uring  # noqa: E402
 
 
 def wr(path, data):
@@ -43,20 +44,6 @@ def possible_cpus():
     with open("/sys/devices/system/cpu/possible") as f:
         last = f.read().strip().split(",")[-1]
     return int(last.split("-")[-1]) + 1
-
-
-def require_uring():
-    """Skip unless the kernel offers FUSE io_uring; under CI=true a kernel
-    that has it must have it on (scripts/setup.sh's job)."""
-    v = uring_setting()
-    if v is None:
-        raise H.Skip("this kernel has no FUSE io_uring (%s)" % ENABLE_URING)
-    if v != "Y":
-        if os.environ.get("CI") == "true":
-            raise H.TestFailure("%s is %s under CI=true: scripts/setup.sh "
-                                "should have turned it on" % (ENABLE_URING, v))
-        raise H.Skip("%s is %s (scripts/setup.sh turns it on)"
-                     % (ENABLE_URING, v))
 
 
 class UringSetting:
