@@ -248,7 +248,7 @@ ssize_t uring_capture_reply(const struct iovec *iov, int count)
  * ring would never close.  Plain task work runs as its thread dies, or at
  * once if it is dead, as "cancelled", and the abort ends it (tests/stress/repro_kill_deadlock
  * .py).  The price, measured side by side: about 1 us per request (create
- * +ftruncate 56 against 53 us, cat of an element 50.5 against 47).
+ * +ftruncate about 56 against 53 us, cat of an element 51 against 47).
  * Kernels before 6.0 lack these flags. */
 static int ring_setup(struct ring_thread *t)
 {

@@ -431,9 +431,9 @@ def require_uring():
     if v != "Y":
         if os.environ.get("CI") == "true":
             raise TestFailure("%s is %s under CI=true: scripts/setup.sh "
-                                "should have turned it on" % (ENABLE_URING, v))
+                              "should have turned it on" % (ENABLE_URING, v))
         raise Skip("%s is %s (scripts/setup.sh turns it on)"
-                     % (ENABLE_URING, v))
+                   % (ENABLE_URING, v))
 
 
 def transport(m):
