@@ -240,16 +240,18 @@ ssize_t uring_capture_reply(const struct iovec *iov, int count)
  * IORING_SETUP_SINGLE_ISSUER belongs to the task that makes it, and with
  * COOP_TASKRUN the kernel hands it requests when that task enters the
  * kernel (it waits there between requests), without interrupting it.
- * Not DEFER_TASKRUN: the kernel queues a request to a free ring entry as
- * task work for the entry's thread, and deferred task work of a thread that
+ *
+ * Not DEFER_TASKRUN: the kernel hands a request to a free ring entry as
+ * task work of the entry's thread, and deferred task work of a thread that
  * has died runs only when the ring is closed.  Were the daemon SIGKILLed
- * while its watcher waits for the root's lock (reaper.c), a request queued
- * then would hold that lock's holder forever, the abort included, and the
- * ring would never close.  Plain task work runs as its thread dies, or at
- * once if it is dead, as "cancelled", and the abort ends it (tests/stress/repro_kill_deadlock
- * .py).  The price, measured side by side: about 1 us per request (create
- * +ftruncate about 56 against 53 us, cat of an element 51 against 47).
- * Kernels before 6.0 lack these flags. */
+ * while its watcher waits for the root's lock (reaper.c), a request handed
+ * over then would keep that lock's holder waiting for ever, abort or not,
+ * and the ring would never close.  Plain task work runs as its thread
+ * dies, or at once if it is dead, as "cancelled", and the abort ends it
+ * (tests/stress/repro_kill_deadlock.py).  The price, measured side by
+ * side: about 1 us per request (create+ftruncate about 56 against 53 us,
+ * cat of an element 51 against 47).  Kernels before 6.0 lack these flags.
+ */
 static int ring_setup(struct ring_thread *t)
 {
     /* Anonymous memory: pages only as far as payloads reach, and defined
