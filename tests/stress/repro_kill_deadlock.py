@@ -79,22 +79,9 @@ def _stack(pid, tid):
         return ""
 
 
-def _stop_while_a_rename_waits(m, sig, held=None):
-    """Line up a rename on the mount (holding the root's lock, unanswered)
-    and the watcher's entry invalidation (waiting for that lock), send
-    @sig to the daemon, and return its exit code within 5 s (None: it did
-    not exit; the connection is then aborted so that nothing stays
-    stuck).  @held: the threads that serve requests (default: the main
-    thread, with -s)."""
-    H.write_file(m.shm_path("x"), b"x")
-    os.close(os.open(m.path("a"), os.O_CREAT | os.O_RDWR, 0o600))
-    os.stat(m.path("x"))
-    conn = H.fuse_connection(m.mnt)
-    held = held or [m.pid]  # the daemon's only request thread with -s
-    for tid in held:
-        ptrace(PTRACE_SEIZE, tid)
-        ptrace(PTRACE_INTERRUPT, tid)
-        os.waitpid(tid, WALL)
+def _line_up(m):
+    """Fork a renamer that waits for the (held) daemon with the root's lock,
+    then make the watcher wait for that lock; returns the renamer's pid."""
     renamer = os.fork()
     if renamer == 0:            # holds the root's lock until answered
         # A renamer that never gets its answer must not hold the test's
@@ -114,18 +101,43 @@ def _stop_while_a_rename_waits(m, sig, held=None):
     ok, _ = H.poll_until(lambda: any("fuse_reverse_inval_entry" in l
                                      for l in H.thread_stacks(m.pid)), 5)
     H.check(ok, "the watcher does not wait for the root's lock")
-    H.note("before %s: %s" % (signal.Signals(sig).name,
-                               "; ".join(H.thread_stacks(m.pid))))
-    m.expect_dead = True
-    os.kill(m.pid, sig)
+    return renamer
+
+
+def _stop_while_a_rename_waits(m, sig, held=None):
+    """Line up a rename on the mount (holding the root's lock, unanswered)
+    and the watcher's entry invalidation (waiting for that lock), send
+    @sig to the daemon, and return its exit code within 5 s (None: it did
+    not exit; the connection is then aborted so that nothing stays
+    stuck).  @held: the threads that serve requests (default: the main
+    thread, with -s)."""
+    H.write_file(m.shm_path("x"), b"x")
+    os.close(os.open(m.path("a"), os.O_CREAT | os.O_RDWR, 0o600))
+    os.stat(m.path("x"))
+    conn = H.fuse_connection(m.mnt)
+    held = held or [m.pid]  # the daemon's only request thread with -s
     for tid in held:
-        if tid != m.pid:        # a killed thread waits for its tracer
-            os.waitpid(tid, WALL)
-            continue
-        try:
-            ptrace(PTRACE_DETACH, tid)
-        except OSError:
-            pass
+        ptrace(PTRACE_SEIZE, tid)
+        ptrace(PTRACE_INTERRUPT, tid)
+        os.waitpid(tid, WALL)
+    m.expect_dead = True
+    try:
+        renamer = _line_up(m)
+        H.note("before %s: %s" % (signal.Signals(sig).name,
+                                   "; ".join(H.thread_stacks(m.pid))))
+        os.kill(m.pid, sig)
+    except BaseException:
+        os.kill(m.pid, signal.SIGKILL)  # nothing may stay held
+        raise
+    finally:
+        for tid in held:
+            if tid != m.pid:        # a killed thread waits for its tracer
+                os.waitpid(tid, WALL)
+                continue
+            try:
+                ptrace(PTRACE_DETACH, tid)
+            except OSError:
+                pass
     code = m.wait_exit(5)
     if code is None:
         H.note("5 s after %s: %s" % (signal.Signals(sig).name,
