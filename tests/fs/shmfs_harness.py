@@ -376,6 +376,16 @@ def thread_count(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
+def kernel_stack(pid, tid=None):
+    """Thread tid's (default: pid's own) kernel stack, as
+    /proc/PID/task/TID/stack shows it; "" once it is gone."""
+    try:
+        with open("/proc/%d/task/%s/stack" % (pid, tid or pid)) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def thread_stacks(pid):
     """Each thread's state and the top of its kernel stack: a list of
     "thread T S top"."""
@@ -388,10 +398,9 @@ def thread_stacks(pid):
         try:
             with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
-            with open("/proc/%d/task/%s/stack" % (pid, t)) as f:
-                top = f.readline().strip()
         except OSError:
             continue
+        top = kernel_stack(pid, t).partition("\n")[0].strip()
         out.append("thread %s %s %s" % (t, state, top))
     return out
 

@@ -23,7 +23,7 @@ the renamer and the notification line up; tests/stress/stress.py --kill
 hit the same window at random (2 runs in 15).  The test fails when the
 SIGKILLed daemon has not exited within 5 s; it then aborts the connection
 itself so that nothing stays stuck.  Fixed by fs/reaper.c (2a11574); kept
-as a regression test (skipped where ptrace is not allowed).
+as a regression test (it fails where ptrace is not allowed).
 
 The same line-up with FUSE over io_uring (test_sigkill_while_a_rename_waits
 _on_the_ring: the ring threads are held instead) hung even after the
@@ -61,22 +61,16 @@ def ring_threads(m):
     """The daemon's ring threads once every one waits for a request: the
     threads the kernel shows waiting in io_uring_enter."""
     want = H.transport(m)[1]["threads"]
+    waiting = []
 
-    def waiting():
-        return [int(t) for t in os.listdir("/proc/%d/task" % m.pid)
-                if "io_cqring_wait" in _stack(m.pid, t)]
-    ok, _ = H.poll_until(lambda: len(waiting()) == want, 5)
+    def all_wait():
+        waiting[:] = [int(t) for t in os.listdir("/proc/%d/task" % m.pid)
+                      if "io_cqring_wait" in H.kernel_stack(m.pid, t)]
+        return len(waiting) == want
+    ok, _ = H.poll_until(all_wait, 5)
     H.check(ok, "%d ring threads, %d waiting: %s" % (
-        want, len(waiting()), "; ".join(H.thread_stacks(m.pid))))
-    return waiting()
-
-
-def _stack(pid, tid):
-    try:
-        with open("/proc/%d/task/%s/stack" % (pid, tid)) as f:
-            return f.read()
-    except OSError:
-        return ""
+        want, len(waiting), "; ".join(H.thread_stacks(m.pid))))
+    return waiting
 
 
 def _line_up(m):
@@ -94,9 +88,9 @@ def _line_up(m):
         finally:
             os._exit(0)
     ok, _ = H.poll_until(lambda: "request_wait_answer" in
-                         _stack(renamer, renamer), 5)
+                         H.kernel_stack(renamer), 5)
     H.check(ok, "the rename is not waiting for the daemon: %s"
-            % _stack(renamer, renamer))
+            % H.kernel_stack(renamer))
     os.unlink(m.shm_path("x"))  # inotify: the daemon drops the entry "x"
     ok, _ = H.poll_until(lambda: any("fuse_reverse_inval_entry" in l
                                      for l in H.thread_stacks(m.pid)), 5)
@@ -149,7 +143,7 @@ def _stop_while_a_rename_waits(m, sig, held=None):
     got, _ = H.poll_until(lambda: os.waitpid(renamer, os.WNOHANG)[0] != 0,
                           5)
     H.check(got, "the renamer (pid %d) is still waiting for its answer, "
-            "stuck for good: %s" % (renamer, _stack(renamer, renamer)))
+            "stuck for good: %s" % (renamer, H.kernel_stack(renamer)))
     return code
 
 
